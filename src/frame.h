@@ -1,0 +1,51 @@
+/*
+ * frame.h - an immutable, refcounted, fully encoded SSE frame.
+ *
+ * Ownership (the one rule): whoever stores a pointer to a frame holds a
+ * reference.  frame_new*() returns a frame with one reference, held by the
+ * creator.  Each ring slot holds one; a half-sent frame stays pinned by the
+ * stream as (frame, offset) with its own reference.  The last frame_unref()
+ * frees.  The count is a C11 atomic because the broker thread and the MHD
+ * workers release references without a shared lock.  The bytes never
+ * change after creation, so readers need no lock either.
+ */
+#ifndef SSERELAY_FRAME_H
+#define SSERELAY_FRAME_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum frame_format {
+	FRAME_FORMAT_JSON = 0,	/* {"channel":...,"data":...} on one line */
+	FRAME_FORMAT_RAW,	/* payload bytes, one data: line per line */
+};
+
+struct frame {
+	atomic_uint	 refs;
+	size_t		 len;
+	char		 data[];
+};
+
+/* a frame holding a copy of the given bytes; NULL if out of memory */
+struct frame	*frame_new(const void *, size_t);
+/*
+ * Encode one message: "id: <id>\n" then the data lines for the format,
+ * then the blank line.  channel and payload are binary-safe.
+ */
+struct frame	*frame_message(const char *id, const char *channel,
+		    size_t channel_len, const char *payload, size_t payload_len,
+		    enum frame_format);
+struct frame	*frame_ref(struct frame *);
+void		 frame_unref(struct frame *);
+
+/*
+ * The JSON envelope {"channel":"<channel>","data":<payload>} as one line:
+ * the payload is embedded as JSON when it parses as (strict) JSON and as a
+ * JSON string otherwise; invalid UTF-8 becomes U+FFFD.  Appends to out.
+ */
+struct sbuf;
+int		 frame_json_envelope(struct sbuf *out, const char *channel,
+		    size_t channel_len, const char *payload, size_t payload_len);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * http.h - libmicrohttpd front: routes, the SSE content reader,
+ * suspend/resume, /healthz, and the clean drain at shutdown.
+ */
+#ifndef SSERELAY_HTTP_H
+#define SSERELAY_HTTP_H
+
+#include <stddef.h>
+
+struct config;
+struct hub;
+struct broker;
+struct http;
+
+struct http	*http_start(const struct config *, struct hub *,
+		    struct broker *, char *err, size_t errlen);
+/*
+ * Stop accepting, end every stream after a final jittered retry:, wait
+ * up to timeout_ms for them to finish, then stop the daemon.
+ */
+void		 http_stop(struct http *, unsigned timeout_ms);
+
+#endif

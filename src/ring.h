@@ -1,0 +1,32 @@
+/*
+ * ring.h - bounded FIFO of frame references, one per stream.
+ *
+ * Not locked: the owner (struct stream) serialises access with its mutex.
+ * A slot holds one reference to its frame (see frame.h).
+ */
+#ifndef SSERELAY_RING_H
+#define SSERELAY_RING_H
+
+#include <stddef.h>
+
+struct frame;
+
+struct ring {
+	struct frame	**slot;
+	size_t		  cap;
+	size_t		  head;		/* next to pop */
+	size_t		  count;
+};
+
+int		 ring_init(struct ring *, size_t cap);
+/* drops every reference still queued, then frees the slots */
+void		 ring_free(struct ring *);
+/* takes a new reference on success; -1 (and no reference) when full */
+int		 ring_push(struct ring *, struct frame *);
+/* hands the slot's reference to the caller; NULL when empty */
+struct frame	*ring_pop(struct ring *);
+struct frame	*ring_peek(const struct ring *);
+size_t		 ring_count(const struct ring *);
+int		 ring_full(const struct ring *);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * stream.h - one open /events response: its ring of frames and its
+ * suspend/resume state.
+ *
+ * THREADS AND LOCKS
+ * - s->lock guards ring, cur/off, suspended, closing, final.  It is taken
+ *   by the broker thread (stream_push, stream_close, stream_wake) and by the
+ *   MHD worker that owns the connection (stream_read).
+ * - The suspend and resume hooks (set by http.c to MHD_suspend_connection
+ *   and MHD_resume_connection) are always called with s->lock held, so a
+ *   resume can never overtake the suspend it answers, and a connection that
+ *   is not suspended is never resumed (undefined behaviour in MHD).
+ * - Fields marked "hub" belong to hub.c and are guarded by the hub lock.
+ * - A stream is freed only by stream_free(), called from MHD's completion
+ *   path after hub_remove(); nothing else frees one.
+ */
+#ifndef SSERELAY_STREAM_H
+#define SSERELAY_STREAM_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "query.h"
+#include "ring.h"
+
+struct frame;
+struct stream;
+struct hub_channel;
+
+struct hub_sub {			/* hub: one channel membership */
+	struct stream		*stream;
+	struct hub_channel	*channel;
+	struct hub_sub		*prev, *next;
+};
+
+enum stream_push_result {
+	STREAM_PUSH_QUEUED = 0,		/* queued, connection is awake */
+	STREAM_PUSH_WAKE,		/* queued, connection needs a wake */
+	STREAM_PUSH_OVERFLOW,		/* ring full: stream now closing */
+	STREAM_PUSH_CLOSED,		/* stream already closing: dropped */
+};
+
+struct stream {
+	pthread_mutex_t	 lock;
+	struct ring	 ring;
+	struct frame	*cur;		/* being written, pinned */
+	size_t		 off;		/* bytes of cur already written */
+	struct frame	*final;		/* written after the ring, then EOF */
+	int		 suspended;
+	int		 closing;
+	int		 overflowed;
+
+	void		*conn;		/* the MHD connection */
+	void		(*suspend)(struct stream *);
+	void		(*resume)(struct stream *);
+
+	/* hub */
+	struct stream	*all_prev, *all_next;	/* every stream, heartbeats */
+	struct stream	*wake_next;		/* pending wake list */
+	int		 wake_queued;
+	int		 registered;
+	struct hub_sub	 subs[QUERY_UPLOADS_MAX + 1];
+	size_t		 nsubs;
+};
+
+struct stream	*stream_new(size_t ring_cap);
+/* drops every frame reference it holds and frees it */
+void		 stream_free(struct stream *);
+
+/* broker side */
+enum stream_push_result stream_push(struct stream *, struct frame *);
+/*
+ * Mark the stream closing: final (may be NULL; a reference is taken) is
+ * written after what is queued, then the body ends.  Returns 1 if the
+ * stream needs a wake, 0 otherwise.
+ */
+int		 stream_close(struct stream *, struct frame *final);
+/* resume the connection if, and only if, it is suspended */
+void		 stream_wake(struct stream *);
+
+/*
+ * Worker side, from the content reader: copy up to max bytes of queued
+ * frames into buf.  Returns the number of bytes copied (> 0); 0 when it
+ * suspended the connection (nothing queued); -1 at the end of the body
+ * (closing and everything, final included, written).
+ */
+ssize_t		 stream_read(struct stream *, char *buf, size_t max);
+
+#endif
