@@ -1,0 +1,423 @@
+'use strict';
+// Shared harness for the real-client tests (tests/eventsource.t,
+// tests/chromium.t): TAP output, a global timeout, a private redis-server and
+// sserelay on free loopback ports in a temporary directory, a tiny RESP
+// client for PUBLISH, and loading npm modules from $SSERELAY_JS_MODULES
+// (a directory holding node_modules, filled by tests/js/install.sh; never
+// the source tree).
+//
+// Environment:
+//   SSERELAY              path to the daemon binary (set by make check)
+//   REDIS_SERVER          path to redis-server (default: redis-server in PATH)
+//   SSERELAY_JS_MODULES   directory containing node_modules
+//   SSERELAY_REQUIRE_ALL  =1: a missing prerequisite fails instead of skipping
+//   SSERELAY_KEEP_TMP     =1: keep the temporary directory even on success
+//   SSERELAY_JS_TIMEOUT_S global timeout in seconds (default 60)
+
+const fs = require('fs');
+const os = require('os');
+const net = require('net');
+const path = require('path');
+const http = require('http');
+const { spawn } = require('child_process');
+const Module = require('module');
+
+// ---- TAP -----------------------------------------------------------------
+
+let testNo = 0;
+let failures = 0;
+let finished = false;
+const cleanups = [];   // async, run in reverse order at the end
+const children = new Set(); // ChildProcess objects still alive
+let tmpDir = null;
+let globalTimer = null;
+
+function diag(msg) {
+  for (const line of String(msg).split('\n')) process.stdout.write(`# ${line}\n`);
+}
+
+function ok(cond, name, info) {
+  testNo++;
+  process.stdout.write(`${cond ? 'ok' : 'not ok'} ${testNo} - ${name}\n`);
+  if (!cond) {
+    failures++;
+    if (info !== undefined) diag(typeof info === 'string' ? info : JSON.stringify(info, null, 2));
+  }
+  return !!cond;
+}
+
+function is(got, want, name) {
+  const g = JSON.stringify(got), w = JSON.stringify(want);
+  return ok(g === w, name, `got:      ${g}\nexpected: ${w}`);
+}
+
+function requireAll() { return process.env.SSERELAY_REQUIRE_ALL === '1'; }
+
+// Missing prerequisite: skip the whole test, or fail under SSERELAY_REQUIRE_ALL=1.
+function skipAll(reason) {
+  finished = true;
+  if (requireAll()) {
+    process.stdout.write(`not ok 1 - prerequisite missing: ${reason}\n1..1\n`);
+    diag('SSERELAY_REQUIRE_ALL=1: missing prerequisites are failures');
+    process.exit(1);
+  }
+  process.stdout.write(`1..0 # SKIP ${reason}\n`);
+  process.exit(0);
+}
+
+// ---- npm modules from $SSERELAY_JS_MODULES ---------------------------------
+
+function loadModule(name) {
+  const dir = process.env.SSERELAY_JS_MODULES;
+  if (!dir) skipAll(`SSERELAY_JS_MODULES not set (run tests/js/install.sh DIR and export SSERELAY_JS_MODULES=DIR)`);
+  const anchor = path.join(path.resolve(dir), 'node_modules', '.sserelay-anchor.js');
+  try {
+    return Module.createRequire(anchor)(name);
+  } catch (e) {
+    skipAll(`npm module ${name} not found under ${dir}/node_modules (run tests/js/install.sh ${dir}): ${e.code || e.message}`);
+  }
+}
+
+// ---- processes and cleanup -----------------------------------------------
+
+function makeTmpDir(tag) {
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `sserelay-${tag}-`));
+  return tmpDir;
+}
+
+function killAllSync() {
+  for (const c of children) {
+    try { process.kill(c.pid, 'SIGKILL'); } catch (_) { /* gone */ }
+  }
+  children.clear();
+}
+
+function onCleanup(fn) { cleanups.push(fn); }
+
+async function runCleanups() {
+  while (cleanups.length) {
+    const fn = cleanups.pop();
+    try { await fn(); } catch (e) { diag(`cleanup: ${e && e.stack || e}`); }
+  }
+  killAllSync();
+}
+
+function removeTmp() {
+  if (!tmpDir) return;
+  if (failures > 0 || process.env.SSERELAY_KEEP_TMP === '1') {
+    diag(`kept temporary directory ${tmpDir}`);
+    return;
+  }
+  try { fs.rmSync(tmpDir, { recursive: true, force: true }); } catch (_) { /* ignore */ }
+}
+
+async function finish() {
+  if (finished) return;
+  finished = true;
+  if (globalTimer) clearTimeout(globalTimer);
+  await runCleanups();
+  removeTmp();
+  process.stdout.write(`1..${testNo}\n`);
+  process.exit(failures > 0 || testNo === 0 ? 1 : 0);
+}
+
+// Runs main() under a global timeout; any exception is a failed test.
+// SSERELAY_JS_TIMEOUT_S overrides the timeout (e.g. for slow machines).
+function run(main, { timeoutMs = 60000 } = {}) {
+  const envT = Number(process.env.SSERELAY_JS_TIMEOUT_S);
+  if (envT > 0) timeoutMs = envT * 1000;
+  process.on('exit', killAllSync);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      ok(false, `interrupted by ${sig}`);
+      killAllSync();
+      finish();
+    });
+  }
+  globalTimer = setTimeout(() => {
+    ok(false, `global timeout of ${timeoutMs / 1000} s reached`);
+    for (const fn of timeoutHooks) { try { fn(); } catch (_) { /* ignore */ } }
+    // Give async cleanups 5 s, then kill everything and leave.
+    setTimeout(() => { killAllSync(); process.stdout.write(`1..${testNo}\n`); process.exit(1); }, 5000).unref();
+    finish();
+  }, timeoutMs);
+  Promise.resolve()
+    .then(main)
+    .catch((e) => { ok(false, `unexpected error: ${e && e.message || e}`, e && e.stack || String(e)); })
+    .then(finish);
+}
+const timeoutHooks = [];
+function onTimeout(fn) { timeoutHooks.push(fn); }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls fn() (sync or async) until it returns a truthy value; throws after timeoutMs.
+async function waitFor(fn, what, timeoutMs = 10000, stepMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
+    }
+    await sleep(stepMs);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Spawns a child whose stdout+stderr go to a log file and into memory.
+function spawnLogged(cmd, args, logName, opts = {}) {
+  const logPath = path.join(tmpDir, logName);
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpDir, ...opts });
+  children.add(child);
+  child.output = '';
+  const onData = (b) => { child.output += b.toString('utf8'); fs.writeSync(log, b); };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  child.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => { children.delete(child); resolve({ code, signal }); });
+    child.on('error', (e) => { children.delete(child); child.output += `spawn error: ${e.message}\n`; resolve({ code: null, signal: null, error: e }); });
+  });
+  child.exited.then(() => { try { fs.closeSync(log); } catch (_) { /* ignore */ } });
+  child.logPath = logPath;
+  return child;
+}
+
+// Sends SIGTERM (or sig) and waits up to ms; then SIGKILL.
+async function stopChild(child, { sig = 'SIGTERM', ms = 5000 } = {}) {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exited;
+  try { process.kill(child.pid, sig); } catch (_) { /* gone */ }
+  const t0 = Date.now();
+  const r = await Promise.race([child.exited, sleep(ms).then(() => null)]);
+  if (r) return { ...r, ms: Date.now() - t0 };
+  try { process.kill(child.pid, 'SIGKILL'); } catch (_) { /* gone */ }
+  const r2 = await child.exited;
+  return { ...r2, ms: Date.now() - t0, killed: true };
+}
+
+function tail(text, n = 40) {
+  return String(text).split('\n').slice(-n).join('\n');
+}
+
+// ---- RESP client ---------------------------------------------------------
+
+class Resp {
+  constructor(port) { this.port = port; this.buf = Buffer.alloc(0); this.waiters = []; }
+
+  connect() {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection({ host: '127.0.0.1', port: this.port });
+      s.once('connect', () => { s.removeListener('error', reject); resolve(); });
+      s.once('error', reject);
+      s.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this._drain(); });
+      s.on('error', (e) => { for (const w of this.waiters.splice(0)) w.reject(e); });
+      s.on('close', () => { for (const w of this.waiters.splice(0)) w.reject(new Error('redis connection closed')); });
+      this.sock = s;
+    });
+  }
+
+  // Returns [value, nextOffset] or null when incomplete.
+  static parse(buf, off) {
+    const eol = buf.indexOf('\r\n', off);
+    if (eol < 0) return null;
+    const type = String.fromCharCode(buf[off]);
+    const line = buf.toString('utf8', off + 1, eol);
+    const next = eol + 2;
+    switch (type) {
+      case '+': return [line, next];
+      case '-': return [new Error(line), next];
+      case ':': return [Number(line), next];
+      case '$': {
+        const n = Number(line);
+        if (n < 0) return [null, next];
+        if (buf.length < next + n + 2) return null;
+        return [buf.subarray(next, next + n), next + n + 2];
+      }
+      case '*': {
+        const n = Number(line);
+        if (n < 0) return [null, next];
+        const arr = [];
+        let o = next;
+        for (let i = 0; i < n; i++) {
+          const r = Resp.parse(buf, o);
+          if (!r) return null;
+          arr.push(r[0]);
+          o = r[1];
+        }
+        return [arr, o];
+      }
+      default: throw new Error(`bad RESP type byte ${JSON.stringify(type)}`);
+    }
+  }
+
+  _drain() {
+    while (this.waiters.length) {
+      const r = Resp.parse(this.buf, 0);
+      if (!r) return;
+      this.buf = this.buf.subarray(r[1]);
+      const w = this.waiters.shift();
+      if (r[0] instanceof Error) w.reject(r[0]); else w.resolve(r[0]);
+    }
+  }
+
+  command(...args) {
+    const parts = [Buffer.from(`*${args.length}\r\n`)];
+    for (const a of args) {
+      const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a), 'utf8');
+      parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.sock.write(Buffer.concat(parts));
+    });
+  }
+
+  publish(channel, payload) { return this.command('PUBLISH', channel, payload); }
+
+  close() { if (this.sock) this.sock.destroy(); }
+}
+
+// ---- redis-server and sserelay -------------------------------------------
+
+function findRedisServer() {
+  const env = process.env.REDIS_SERVER;
+  if (env) return fs.existsSync(env) ? env : null;
+  for (const d of (process.env.PATH || '').split(':')) {
+    const p = path.join(d || '.', 'redis-server');
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (_) { /* next */ }
+  }
+  return null;
+}
+
+// Checks the prerequisites common to both tests; skips (or fails) when missing.
+function checkPrerequisites() {
+  const bin = process.env.SSERELAY;
+  if (!bin || !fs.existsSync(bin)) {
+    // Not a skip: make check always sets it; a missing binary is a broken build.
+    process.stdout.write(`not ok 1 - SSERELAY is not set or does not exist (${bin || 'unset'})\n1..1\n`);
+    finished = true;
+    process.exit(1);
+  }
+  if (!findRedisServer()) skipAll(`redis-server not found (REDIS_SERVER=${process.env.REDIS_SERVER || ''})`);
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const dir = path.join(tmpDir, 'redis');
+  fs.mkdirSync(dir, { recursive: true });
+  const child = spawnLogged(findRedisServer(),
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    'redis.log');
+  onCleanup(() => stopChild(child, { ms: 3000 }));
+  const client = new Resp(port);
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`redis-server exited: ${tail(child.output, 10)}`);
+    const c = new Resp(port);
+    try { await c.connect(); return (await c.command('PING')) === 'PONG'; } finally { c.close(); }
+  }, `redis-server on port ${port}`, 10000, 50);
+  await client.connect();
+  onCleanup(() => client.close());
+  return { port, child, client, url: `redis://127.0.0.1:${port}` };
+}
+
+function httpGet(port, pathName, { timeoutMs = 3000, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathName, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${pathName} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function healthz(port) {
+  const r = await httpGet(port, '/healthz');
+  let json = null;
+  try { json = JSON.parse(r.body); } catch (_) { /* not JSON */ }
+  return { status: r.status, json, body: r.body };
+}
+
+let daemonRuns = 0;
+
+// Starts sserelay on `port` (a free one when omitted) and waits until
+// /healthz answers 200 (listening and subscribed to Redis).
+async function startDaemon({ redisUrl, port, args = [] } = {}) {
+  if (!port) port = await freePort();
+  daemonRuns++;
+  const argv = ['--listen', `127.0.0.1:${port}`, '--redis', redisUrl, ...args];
+  const child = spawnLogged(process.env.SSERELAY, argv, `sserelay.${daemonRuns}.log`);
+  child.argv = argv;
+  onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) await stopChild(child, { ms: 3000 });
+  });
+  await waitFor(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`sserelay exited (code ${child.exitCode}, signal ${child.signalCode}):\n${tail(child.output, 20)}`);
+    }
+    const h = await healthz(port);
+    return h.status === 200;
+  }, `sserelay /healthz 200 on port ${port}`, 15000, 50).catch((e) => {
+    diag(`sserelay ${argv.join(' ')}\n${tail(child.output, 30)}`);
+    throw e;
+  });
+  return { port, child, base: `http://127.0.0.1:${port}` };
+}
+
+// Waits until /healthz reports at least n open streams (so a PUBLISH made now
+// reaches them).
+async function waitStreams(port, n, timeoutMs = 10000) {
+  return waitFor(async () => {
+    const h = await healthz(port);
+    return h.json && typeof h.json.streams === 'number' && h.json.streams >= n ? h.json : null;
+  }, `/healthz streams >= ${n}`, timeoutMs, 25);
+}
+
+// Sanitizer reports in a daemon's output (ASan/LSan/UBSan).
+function sanitizerReports(text) {
+  return String(text).split('\n')
+    .filter((l) => /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/.test(l));
+}
+
+// SIGTERM the daemon; TAP-checks exit 0 within limitMs and a clean log.
+async function stopDaemonChecked(d, label, limitMs = 2000) {
+  const r = await stopChild(d.child, { ms: 10000 });
+  ok(r.code === 0 && !r.killed, `${label}: sserelay exits 0 on SIGTERM`,
+    `exit code ${r.code}, signal ${r.signal}${r.killed ? ', needed SIGKILL' : ''}\n${tail(d.child.output)}`);
+  ok(r.ms <= limitMs, `${label}: sserelay exits within ${limitMs} ms of SIGTERM (took ${r.ms} ms)`);
+  const reps = sanitizerReports(d.child.output);
+  ok(reps.length === 0, `${label}: no sanitizer reports in the daemon log`, tail(d.child.output, 60));
+  return r;
+}
+
+// "id: <8 hex epoch>-<decimal seq>"
+function parseId(id) {
+  const m = /^([0-9a-f]{8})-([0-9]+)$/.exec(String(id));
+  return m ? { epoch: m[1], seq: BigInt(m[2]) } : null;
+}
+
+module.exports = {
+  ok, is, diag, run, finish, skipAll, requireAll, loadModule, makeTmpDir,
+  onCleanup, onTimeout, sleep, waitFor, freePort, spawnLogged, stopChild, tail,
+  Resp, startRedis, startDaemon, stopDaemonChecked, waitStreams, healthz, httpGet,
+  checkPrerequisites, sanitizerReports, parseId,
+  get tmpDir() { return tmpDir; },
+};
