@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# tests/docs.t: the documentation keeps up with the daemon.
+#
+# Every long option that `sserelay --help` prints is documented in
+# man/sserelay.8 and in README.md, and `mandoc -T lint` finds nothing in the
+# man page.  TAP output.  Needs SSERELAY (the daemon) and TESTS_SRCDIR (the
+# tests/ directory of the source tree), both set by make check.
+set -u
+
+srcdir=${TESTS_SRCDIR:-$(cd "$(dirname "$0")" && pwd)}
+man=$srcdir/../man/sserelay.8
+readme=$srcdir/../README.md
+relay=${SSERELAY:-}
+
+n=0
+ok() { n=$((n + 1)); printf 'ok %d - %s\n' "$n" "$1"; }
+not_ok() { n=$((n + 1)); printf 'not ok %d - %s\n' "$n" "$1"; }
+diag() { sed 's/^/# /'; }
+skip() { n=$((n + 1)); printf 'ok %d - %s # SKIP %s\n' "$n" "$1" "$2"; }
+
+if [[ -n $relay && -x $relay ]] && help=$("$relay" --help 2>&1); then
+	ok "sserelay --help exits 0"
+else
+	not_ok "sserelay --help exits 0 (SSERELAY=${relay:-unset})"
+	help=
+fi
+
+# "--name" tokens of the option column and of the text, once each.
+mapfile -t opts < <(grep -oE -- '--[a-z][a-z0-9-]*[a-z0-9]' <<<"$help" | sort -u)
+if ((${#opts[@]} >= 10)); then
+	ok "--help lists ${#opts[@]} long options"
+else
+	not_ok "--help lists long options (found ${#opts[@]})"
+	printf '%s\n' "$help" | diag
+fi
+
+for f in "$man" "$readme"; do
+	if [[ -r $f ]]; then ok "${f##*/} is readable"; else not_ok "${f##*/} is readable ($f)"; fi
+done
+
+for o in "${opts[@]}"; do
+	name=${o#--}
+	# mdoc writes the option as "Fl -name" (possibly "Fl l , Fl -name"),
+	# or in text/literal blocks as "\-\-name" or "--name".
+	if grep -qE -- "(Fl -${name}([^a-z0-9-]|\$)|(\\\\-\\\\-|--)${name}([^a-z0-9-]|\$))" "$man" 2>/dev/null; then
+		ok "man page documents $o"
+	else
+		not_ok "man page documents $o"
+	fi
+	if grep -qE -- "--${name}([^a-z0-9-]|\$)" "$readme" 2>/dev/null; then
+		ok "README.md documents $o"
+	else
+		not_ok "README.md documents $o"
+	fi
+done
+
+# mandoc -T lint implies -W style.  Drop only the cross-reference messages
+# about .Xr pages (curl(1), redis-server(1)): whether those are found depends
+# on the man pages and mandoc.db of the machine, not on this page.
+if command -v mandoc >/dev/null 2>&1; then
+	lint=$(mandoc -T lint "$man" 2>&1 |
+		grep -vE 'outdated mandoc\.db lacks|referenced manual not found: Xr')
+	if [[ -z $lint ]]; then
+		ok "mandoc -T lint man/sserelay.8 is clean"
+	else
+		not_ok "mandoc -T lint man/sserelay.8 is clean"
+		printf '%s\n' "$lint" | diag
+	fi
+elif [[ ${SSERELAY_REQUIRE_ALL:-} == 1 ]]; then
+	not_ok "mandoc -T lint man/sserelay.8 (mandoc not installed: apt-get install mandoc)"
+else
+	skip "mandoc -T lint man/sserelay.8" "mandoc not installed"
+fi
+
+printf '1..%d\n' "$n"
+# failures are the "not ok" lines; a non-zero status would count again as ERROR
+exit 0
