@@ -1,0 +1,432 @@
+/*
+ * broker.c - the Redis thread.
+ *
+ * DESIGN
+ * One thread owns the one hiredis connection; nothing else touches it.
+ * The loop is redis-py's get_message(timeout): take what the reader
+ * already holds, poll(fd, POLLIN, poll_ms), one redisBufferRead, then
+ * drain redisGetReplyFromReader until it returns NULL (NULL without an
+ * error is a partial reply: poll again).  A socket timeout on a blocking
+ * redisGetReply would leave the context broken for good, so there is none.
+ *
+ * Every batch of replies read in one go is handled under one hub lock:
+ * each pmessage gets the next id, is encoded once if anyone listens, and
+ * is queued to its subscribers; heartbeats due are queued; then every
+ * stream that needs it is woken once.  Nothing here waits for a client.
+ *
+ * Liveness: when nothing arrived for a second the broker sends PING; no
+ * byte back within --redis-timeout means a dead Redis, even when TCP says
+ * the connection is up.
+ *
+ * Reconnect: jittered exponential backoff from 100 ms.  A refused
+ * connection (Redis restarting on this host) costs Redis nothing, so those
+ * retries stay at most 1 s apart and delivery resumes within a second of
+ * Redis coming back; other failures (timeouts, AUTH errors) back off up to
+ * 5 s.  After a reconnect AUTH, SELECT and PSUBSCRIBE are redone.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "broker.h"
+#include "config.h"
+#include "frame.h"
+#include "hub.h"
+#include "log.h"
+#include "sse.h"
+
+#define BROKER_PING_IDLE_MS	1000
+#define BROKER_BACKOFF_MIN_MS	100
+#define BROKER_BACKOFF_MAX_MS	5000
+#define BROKER_REFUSED_MAX_MS	1000
+
+struct broker {
+	const struct config	*cfg;
+	struct hub		*hub;
+	pthread_t		 thread;
+	atomic_int		 stop;
+	struct broker_stats	 stats;
+
+	redisContext		*c;
+	char			 epoch[9];
+	uint64_t		 seq;
+	struct frame		*ping;
+
+	uint64_t		 last_rx_ms;
+	uint64_t		 ping_sent_ms;	/* 0: no PING outstanding */
+	uint64_t		 last_hb_ms;
+	unsigned		 attempts;	/* failed connects in a row */
+	uint64_t		 next_attempt_ms;
+	int			 warned;	/* lost/down already said */
+};
+
+static uint64_t
+broker_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t
+broker_random(void)
+{
+	uint32_t	 r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)random();
+	return r;
+}
+
+struct broker_stats *
+broker_stats(struct broker *b)
+{
+	return &b->stats;
+}
+
+static const char *
+broker_where(const struct broker *b)
+{
+	return b->cfg->redis;
+}
+
+static void
+broker_disconnect(struct broker *b)
+{
+	if (b->c != NULL) {
+		redisFree(b->c);
+		b->c = NULL;
+	}
+	b->ping_sent_ms = 0;
+	atomic_store(&b->stats.redis_up, 0);
+}
+
+static void
+broker_lost(struct broker *b, const char *why)
+{
+	if (!b->warned)
+		log_warnx("redis: connection to %s lost: %s; reconnecting",
+		    broker_where(b), why);
+	b->warned = 1;
+	broker_disconnect(b);
+	b->attempts = 0;
+	b->next_attempt_ms = broker_now_ms() + BROKER_BACKOFF_MIN_MS / 2 +
+	    broker_random() % (BROKER_BACKOFF_MIN_MS / 2);
+	atomic_fetch_add(&b->stats.reconnects, 1);
+}
+
+/* run one command during the handshake; 0 if Redis did not refuse it */
+static int
+broker_command(struct broker *b, const char *what, redisReply *r,
+    char *err, size_t errlen)
+{
+	int	 ok;
+
+	if (r == NULL) {
+		snprintf(err, errlen, "%s: %s", what,
+		    b->c->errstr[0] ? b->c->errstr : "no reply");
+		return -1;
+	}
+	ok = r->type != REDIS_REPLY_ERROR;
+	if (!ok)
+		snprintf(err, errlen, "%s: %.*s", what, (int)r->len, r->str);
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Connect, AUTH, SELECT, PSUBSCRIBE.  0 on success; -1 with err set and
+ * *refused telling whether it failed at once (nobody listening).
+ */
+static int
+broker_connect(struct broker *b, char *err, size_t errlen, int *refused)
+{
+	const struct redis_url	*u = &b->cfg->redis_url;
+	const struct config	*cfg = b->cfg;
+	struct timeval		 tv;
+	char			 pu[80], pl[80];
+
+	*refused = 0;
+	tv.tv_sec = cfg->redis_timeout_ms / 1000;
+	tv.tv_usec = (cfg->redis_timeout_ms % 1000) * 1000;
+	errno = 0;
+	b->c = u->is_unix ? redisConnectUnixWithTimeout(u->path, tv) :
+	    redisConnectWithTimeout(u->host, u->port, tv);
+	if (b->c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (b->c->err) {
+		snprintf(err, errlen, "%s", b->c->errstr);
+		*refused = errno == ECONNREFUSED || errno == ENOENT ||
+		    strstr(b->c->errstr, "refused") != NULL ||
+		    strstr(b->c->errstr, "No such file") != NULL;
+		goto bad;
+	}
+	redisSetTimeout(b->c, tv);
+	if (u->password != NULL) {
+		redisReply *r = u->user != NULL ?
+		    redisCommand(b->c, "AUTH %s %s", u->user, u->password) :
+		    redisCommand(b->c, "AUTH %s", u->password);
+		if (broker_command(b, "AUTH", r, err, errlen) == -1)
+			goto bad;
+	}
+	if (u->db != 0 && broker_command(b, "SELECT",
+	    redisCommand(b->c, "SELECT %d", u->db), err, errlen) == -1)
+		goto bad;
+	snprintf(pu, sizeof(pu), "%s*", cfg->user_prefix);
+	snprintf(pl, sizeof(pl), "%s*", cfg->upload_prefix);
+	/* two patterns, two confirmations; the second one is read later */
+	if (broker_command(b, "PSUBSCRIBE",
+	    redisCommand(b->c, "PSUBSCRIBE %s %s", pu, pl), err, errlen) == -1)
+		goto bad;
+	return 0;
+bad:
+	broker_disconnect(b);
+	return -1;
+}
+
+static void
+broker_try_connect(struct broker *b, uint64_t now)
+{
+	char		 err[256];
+	int		 refused;
+	unsigned	 cap, base, delay;
+
+	if (broker_connect(b, err, sizeof(err), &refused) == 0) {
+		log_info("redis: subscribed to %s* and %s* on %s",
+		    b->cfg->user_prefix, b->cfg->upload_prefix,
+		    broker_where(b));
+		b->warned = 0;
+		b->attempts = 0;
+		b->last_rx_ms = broker_now_ms();
+		b->ping_sent_ms = 0;
+		atomic_store(&b->stats.redis_up, 1);
+		return;
+	}
+	if (!b->warned)
+		log_warnx("redis: cannot connect to %s: %s; retrying",
+		    broker_where(b), err);
+	else
+		log_debug("redis: connect to %s: %s", broker_where(b), err);
+	b->warned = 1;
+	cap = refused ? BROKER_REFUSED_MAX_MS : BROKER_BACKOFF_MAX_MS;
+	base = BROKER_BACKOFF_MIN_MS << (b->attempts < 6 ? b->attempts : 6);
+	if (base > cap)
+		base = cap;
+	b->attempts++;
+	/* half fixed, half random: instances do not retry in step */
+	delay = base / 2 + broker_random() % (base / 2 + 1);
+	b->next_attempt_ms = now + delay;
+}
+
+static void
+broker_message(struct broker *b, redisReply *r)
+{
+	redisReply	*ch, *payload;
+	struct frame	*f;
+	char		 id[40];
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(r->element[0]->str, "pmessage") != 0 || r->elements != 4) {
+		log_debug("redis: %s reply", r->element[0]->str);
+		return;
+	}
+	ch = r->element[2];
+	payload = r->element[3];
+	if (ch->type != REDIS_REPLY_STRING || payload->type !=
+	    REDIS_REPLY_STRING)
+		return;
+	atomic_fetch_add_explicit(&b->stats.messages, 1, memory_order_relaxed);
+	b->seq++;
+	if (!hub_has_locked(b->hub, ch->str, ch->len))
+		return;
+	snprintf(id, sizeof(id), "%s-%" PRIu64, b->epoch, b->seq);
+	f = frame_message(id, ch->str, ch->len, payload->str, payload->len,
+	    b->cfg->format);
+	if (f == NULL) {
+		log_warnx("out of memory encoding a message on %.*s: dropped",
+		    (int)ch->len, ch->str);
+		return;
+	}
+	hub_fanout_locked(b->hub, ch->str, ch->len, f);
+	frame_unref(f);
+}
+
+/* drain every complete reply the reader holds; -1 on a protocol error */
+static int
+broker_drain(struct broker *b, uint64_t now)
+{
+	void	*reply;
+	int	 r = 0;
+
+	hub_lock(b->hub);
+	for (;;) {
+		if (redisGetReplyFromReader(b->c, &reply) != REDIS_OK) {
+			r = -1;
+			break;
+		}
+		if (reply == NULL)
+			break;
+		if (((redisReply *)reply)->type == REDIS_REPLY_ERROR)
+			log_warnx("redis: error reply: %s",
+			    ((redisReply *)reply)->str);
+		else
+			broker_message(b, reply);
+		freeReplyObject(reply);
+	}
+	hub_heartbeat_locked(b->hub, now - b->last_hb_ms,
+	    b->cfg->heartbeat_ms, b->ping);
+	b->last_hb_ms = now;
+	hub_wake_locked(b->hub);
+	hub_unlock(b->hub);
+	return r;
+}
+
+/* heartbeats only, while Redis is away */
+static void
+broker_tick(struct broker *b, uint64_t now)
+{
+	hub_lock(b->hub);
+	hub_heartbeat_locked(b->hub, now - b->last_hb_ms,
+	    b->cfg->heartbeat_ms, b->ping);
+	b->last_hb_ms = now;
+	hub_wake_locked(b->hub);
+	hub_unlock(b->hub);
+}
+
+static int
+broker_send_ping(struct broker *b)
+{
+	int	 done = 0;
+
+	if (redisAppendCommand(b->c, "PING") != REDIS_OK)
+		return -1;
+	while (!done)
+		if (redisBufferWrite(b->c, &done) != REDIS_OK)
+			return -1;
+	return 0;
+}
+
+static void
+broker_step(struct broker *b)
+{
+	struct pollfd	 pfd;
+	uint64_t	 now = broker_now_ms();
+	int		 n;
+
+	if (b->c == NULL) {
+		if (now >= b->next_attempt_ms) {
+			broker_try_connect(b, now);
+			now = broker_now_ms();
+		}
+		if (b->c == NULL) {
+			uint64_t wait = b->next_attempt_ms > now ?
+			    b->next_attempt_ms - now : 0;
+			if (wait > b->cfg->poll_ms)
+				wait = b->cfg->poll_ms;
+			poll(NULL, 0, (int)wait);
+			broker_tick(b, broker_now_ms());
+			return;
+		}
+	}
+
+	if (b->ping_sent_ms != 0 &&
+	    now - b->ping_sent_ms > b->cfg->redis_timeout_ms) {
+		char why[64];
+		snprintf(why, sizeof(why), "no answer to PING in %u ms",
+		    b->cfg->redis_timeout_ms);
+		broker_lost(b, why);
+		return;
+	}
+	if (b->ping_sent_ms == 0 && now - b->last_rx_ms > BROKER_PING_IDLE_MS) {
+		if (broker_send_ping(b) == -1) {
+			broker_lost(b, b->c->errstr);
+			return;
+		}
+		b->ping_sent_ms = now;
+	}
+
+	pfd.fd = b->c->fd;
+	pfd.events = POLLIN;
+	n = poll(&pfd, 1, (int)b->cfg->poll_ms);
+	now = broker_now_ms();
+	if (n > 0) {
+		if (redisBufferRead(b->c) != REDIS_OK) {
+			broker_lost(b, b->c->errstr[0] ? b->c->errstr :
+			    "connection closed");
+			return;
+		}
+		b->last_rx_ms = now;
+		b->ping_sent_ms = 0;
+	} else if (n < 0 && errno != EINTR) {
+		broker_lost(b, strerror(errno));
+		return;
+	}
+	if (broker_drain(b, now) == -1)
+		broker_lost(b, b->c->errstr[0] ? b->c->errstr :
+		    "protocol error");
+}
+
+static void *
+broker_main(void *arg)
+{
+	struct broker	*b = arg;
+
+	b->last_hb_ms = broker_now_ms();
+	while (!atomic_load(&b->stop))
+		broker_step(b);
+	broker_disconnect(b);
+	return NULL;
+}
+
+struct broker *
+broker_start(const struct config *cfg, struct hub *hub, char *err,
+    size_t errlen)
+{
+	struct broker	*b;
+	int		 e;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->cfg = cfg;
+	b->hub = hub;
+	snprintf(b->epoch, sizeof(b->epoch), "%08" PRIx32, broker_random());
+	if ((b->ping = frame_new(": ping\n", 7)) == NULL) {
+		free(b);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((e = pthread_create(&b->thread, NULL, broker_main, b)) != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(e));
+		frame_unref(b->ping);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void
+broker_stop(struct broker *b)
+{
+	if (b == NULL)
+		return;
+	atomic_store(&b->stop, 1);
+	pthread_join(b->thread, NULL);
+	frame_unref(b->ping);
+	free(b);
+}

@@ -1,0 +1,77 @@
+/*
+ * ring.c - bounded FIFO of frame references.  Not locked: see ring.h.
+ */
+#include "autoconf.h"
+
+#include <stdlib.h>
+
+#include "frame.h"
+#include "ring.h"
+
+int
+ring_init(struct ring *r, size_t cap)
+{
+	if (cap == 0)
+		cap = 1;
+	if ((r->slot = calloc(cap, sizeof(*r->slot))) == NULL)
+		return -1;
+	r->cap = cap;
+	r->head = r->count = 0;
+	return 0;
+}
+
+void
+ring_free(struct ring *r)
+{
+	struct frame	*f;
+
+	if (r->slot == NULL)
+		return;
+	while ((f = ring_pop(r)) != NULL)
+		frame_unref(f);
+	free(r->slot);
+	r->slot = NULL;
+	r->cap = 0;
+}
+
+int
+ring_push(struct ring *r, struct frame *f)
+{
+	if (r->count == r->cap)
+		return -1;
+	r->slot[(r->head + r->count) % r->cap] = frame_ref(f);
+	r->count++;
+	return 0;
+}
+
+struct frame *
+ring_pop(struct ring *r)
+{
+	struct frame	*f;
+
+	if (r->count == 0)
+		return NULL;
+	f = r->slot[r->head];
+	r->slot[r->head] = NULL;
+	r->head = (r->head + 1) % r->cap;
+	r->count--;
+	return f;
+}
+
+struct frame *
+ring_peek(const struct ring *r)
+{
+	return r->count ? r->slot[r->head] : NULL;
+}
+
+size_t
+ring_count(const struct ring *r)
+{
+	return r->count;
+}
+
+int
+ring_full(const struct ring *r)
+{
+	return r->count == r->cap;
+}
