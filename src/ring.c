@@ -13,7 +13,8 @@ ring_init(struct ring *r, size_t cap)
 {
 	if (cap == 0)
 		cap = 1;
-	if ((r->slot = calloc(cap, sizeof(*r->slot))) == NULL)
+	r->size = cap < RING_INITIAL ? cap : RING_INITIAL;
+	if ((r->slot = calloc(r->size, sizeof(*r->slot))) == NULL)
 		return -1;
 	r->cap = cap;
 	r->head = r->count = 0;
@@ -31,7 +32,27 @@ ring_free(struct ring *r)
 		frame_unref(f);
 	free(r->slot);
 	r->slot = NULL;
-	r->cap = 0;
+	r->cap = r->size = 0;
+}
+
+/* double the slots, unwrapping the queue to the front of the new array */
+static int
+ring_grow(struct ring *r)
+{
+	struct frame	**slot;
+	size_t		  size = r->size * 2, i;
+
+	if (size > r->cap)
+		size = r->cap;
+	if ((slot = calloc(size, sizeof(*slot))) == NULL)
+		return -1;
+	for (i = 0; i < r->count; i++)
+		slot[i] = r->slot[(r->head + i) % r->size];
+	free(r->slot);
+	r->slot = slot;
+	r->size = size;
+	r->head = 0;
+	return 0;
 }
 
 int
@@ -39,7 +60,9 @@ ring_push(struct ring *r, struct frame *f)
 {
 	if (r->count == r->cap)
 		return -1;
-	r->slot[(r->head + r->count) % r->cap] = frame_ref(f);
+	if (r->count == r->size && ring_grow(r) == -1)
+		return -1;
+	r->slot[(r->head + r->count) % r->size] = frame_ref(f);
 	r->count++;
 	return 0;
 }
@@ -53,7 +76,7 @@ ring_pop(struct ring *r)
 		return NULL;
 	f = r->slot[r->head];
 	r->slot[r->head] = NULL;
-	r->head = (r->head + 1) % r->cap;
+	r->head = (r->head + 1) % r->size;
 	r->count--;
 	return f;
 }
