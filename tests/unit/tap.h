@@ -104,8 +104,8 @@ tap_is_int(long long got, long long exp, const char *gs, const char *file,
 }
 
 static TAP_UNUSED __attribute__((format(printf, 7, 8))) int
-tap_is_mem(const void *got, size_t glen, const void *exp, size_t elen,
-    const char *file, int line, const char *fmt, ...)
+tap_is_mem(const char *file, int line, const void *got, size_t glen,
+    const void *exp, size_t elen, const char *fmt, ...)
 {
 	va_list ap;
 	int pass;
@@ -130,8 +130,11 @@ tap_is_mem(const void *got, size_t glen, const void *exp, size_t elen,
 #define ok(cond, ...)	tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 #define is_int(got, exp, ...)	tap_is_int((long long)(got),		\
 	    (long long)(exp), #got " == " #exp, __FILE__, __LINE__, __VA_ARGS__)
-#define is_mem(got, glen, exp, elen, ...)	tap_is_mem((got), (glen),	\
-	    (exp), (elen), __FILE__, __LINE__, __VA_ARGS__)
+/*
+ * is_mem(got, glen, exp, elen, fmt, ...): all variadic so that a macro
+ * expanding to "ptr, len" may stand for got/glen or exp/elen.
+ */
+#define is_mem(...)	tap_is_mem(__FILE__, __LINE__, __VA_ARGS__)
 /* NUL-terminated strings; NULL is a failure unless both are NULL */
 #define is_str(got, exp, ...)	tap_is_str((got), (exp), __FILE__,	\
 	    __LINE__, __VA_ARGS__)
