@@ -125,14 +125,14 @@ test_wrap(void)
 			frame_unref(p);
 			popped++;
 		}
-		if (r.head >= r.cap)
+		if (r.head >= r.size || r.size > r.cap)
 			badhead++;
 		if (ring_count(&r) != pushed - popped)
 			badcount++;
 	}
 	ok(pushed > 3 * 5 * 100, "wrap: %u pushes through 5 slots", pushed);
 	is_int(bad, 0, "wrap: FIFO order kept on every pop");
-	is_int(badhead, 0, "wrap: head stays below cap");
+	is_int(badhead, 0, "wrap: head below the allocated size, size <= cap");
 	is_int(badcount, 0, "wrap: count matches pushes - pops");
 	while ((p = ring_pop(&r)) != NULL) {
 		if (p != f[popped % 16])
@@ -149,6 +149,91 @@ test_wrap(void)
 	ring_free(&r);
 	for (k = 0; k < 16; k++)
 		frame_unref(f[k]);
+}
+
+/*
+ * Slots grow on demand (ring.h): check growth while the queue is
+ * wrapped, up to a cap that is not a power of two, against a plain
+ * array model of the queue.
+ */
+static void
+test_grow(void)
+{
+	struct ring r;
+	struct frame *f[64], *p, *model[4096];
+	size_t mhead = 0, mtail = 0, cap = 37;
+	unsigned long x = 7;
+	unsigned step, k, bad = 0, badsize = 0, refused = 0, n;
+
+	for (k = 0; k < 64; k++)
+		f[k] = mk(k);
+	is_int(ring_init(&r, 256), 0, "ring_init 256");
+	ok(r.size < 256, "an idle ring does not allocate all 256 slots "
+	    "(size %zu)", r.size);
+	ring_free(&r);
+
+	/* wrap the small initial array, then grow while wrapped */
+	ring_init(&r, cap);
+	for (k = 0; k < 6; k++)
+		ring_push(&r, f[k]);
+	for (k = 0; k < 4; k++) {
+		p = ring_pop(&r);
+		bad += p != f[k];
+		frame_unref(p);
+	}
+	for (k = 6; k < 45; k++) {
+		if (ring_push(&r, f[k]) != 0)
+			refused++;
+	}
+	is_int(refused, 45 - 6 - (cap - 2), "grow: refused exactly past cap");
+	is_int(ring_count(&r), cap, "grow: full at cap 37");
+	ok(ring_full(&r), "grow: ring_full at cap");
+	for (k = 4; k < 4 + cap; k++) {
+		p = ring_pop(&r);
+		bad += p != f[k];
+		if (p)
+			frame_unref(p);
+	}
+	is_int(bad, 0, "grow while wrapped: order kept");
+	ring_free(&r);
+
+	/* random pushes and pops against the model */
+	ring_init(&r, cap);
+	for (step = 0; step < 20000; step++) {
+		x = x * 6364136223846793005UL + 1442695040888963407UL;
+		n = (unsigned)(x >> 33) % 100;
+		if (n < 55) {
+			struct frame *g = f[step % 64];
+			int full = mtail - mhead == cap;
+			int rc = ring_push(&r, g);
+
+			if (full ? rc != -1 : rc != 0)
+				bad++;
+			if (!full)
+				model[mtail++ % 4096] = g;
+		} else {
+			p = ring_pop(&r);
+			if (mtail == mhead)
+				bad += p != NULL;
+			else {
+				bad += p != model[mhead++ % 4096];
+				if (p)
+					frame_unref(p);
+			}
+		}
+		if (ring_count(&r) != mtail - mhead)
+			bad++;
+		if (r.size > r.cap || r.head >= r.size)
+			badsize++;
+	}
+	is_int(bad, 0, "random push/pop vs a model: same results");
+	is_int(badsize, 0, "random push/pop: size <= cap, head < size");
+	ring_free(&r);
+	for (k = 0, bad = 0; k < 64; k++) {
+		bad += refs(f[k]) != 1;
+		frame_unref(f[k]);
+	}
+	is_int(bad, 0, "grow: every reference returned");
 }
 
 static void
@@ -204,6 +289,7 @@ main(void)
 {
 	test_basic();
 	test_wrap();
+	test_grow();
 	test_free();
 	return done_testing();
 }
