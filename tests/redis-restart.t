@@ -66,8 +66,10 @@ def main():
              "cycle %d: the daemon resubscribes (PUBLISH returns 1)" % cycle)
         dt = time.monotonic() - t1
         t.diag("cycle %d: resubscribed %.2f s after Redis came back" % (cycle, dt))
-        t.ok(dt < 6, "cycle %d: resubscribed within the 5 s backoff cap "
-             "(%.2f s)" % (cycle, dt))
+        # The issue asks for delivery within 1 s of Redis coming back;
+        # the bound leaves room for a loaded machine.
+        t.ok(dt < 2.5, "cycle %d: resubscribed within ~1 s of Redis coming "
+             "back (%.2f s, bound 2.5 s)" % (cycle, dt))
         want = "after-%d-%d" % (cycle, attempts[0])
         t.ok(s.wait(lambda: any(e.json().get("data") == want
                                 for e in s.events[nev:]), 10),

@@ -66,6 +66,31 @@ def main():
          % h.header("content-type"))
     t.eq(h.header("cache-control"), "no-cache", "HEAD: Cache-Control no-cache")
     t.eq(h.extra, b"", "HEAD: no body bytes")
+    # Keep-alive: the response after a HEAD must start right after its
+    # headers (a stray body would be read as the next response).
+    import socket
+    with socket.create_connection(("127.0.0.1", p), timeout=5) as ka:
+        ka.sendall(b"HEAD /events?user=a HTTP/1.1\r\nHost: x\r\n\r\n")
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            data = ka.recv(4096)
+            if not data:
+                break
+            buf += data
+        ka.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                   b"Connection: close\r\n\r\n")
+        try:
+            while True:
+                data = ka.recv(4096)
+                if not data:
+                    break
+                buf += data
+        except OSError:
+            pass
+    after = buf.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in buf else b""
+    t.ok(after.startswith(b"HTTP/1.1 200"),
+         "keep-alive: GET /healthz after HEAD on the same connection gets "
+         "its own response", "bytes after the HEAD headers: %r" % after[:80])
     hb = harness.http_request(p, "HEAD", "/events")
     t.eq(hb.status, 400, "HEAD /events without parameters -> 400")
 

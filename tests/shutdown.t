@@ -28,7 +28,7 @@ def main():
 
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
-    limit = 4.0 if t.sanitized else 2.0
+    limit = 2.0
     rc = None
     try:
         rc = d.proc.wait(timeout=limit + 3)
