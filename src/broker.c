@@ -11,8 +11,9 @@
  *
  * Every batch of replies read in one go is handled under one hub lock:
  * each pmessage gets the next id, is encoded once if anyone listens, and
- * is queued to its subscribers; heartbeats due are queued; then every
- * stream that needs it is woken once.  Nothing here waits for a client.
+ * is queued to its subscribers; then every stream that needs it is woken
+ * once.  Nothing here waits for a client.  Heartbeats are not queued here
+ * (main.c does it) so that they go on while a reconnect blocks this thread.
  *
  * Liveness: when nothing arrived for a second the broker sends PING; no
  * byte back within --redis-timeout means a dead Redis, even when TCP says
@@ -59,11 +60,9 @@ struct broker {
 	redisContext		*c;
 	char			 epoch[9];
 	uint64_t		 seq;
-	struct frame		*ping;
 
 	uint64_t		 last_rx_ms;
 	uint64_t		 ping_sent_ms;	/* 0: no PING outstanding */
-	uint64_t		 last_hb_ms;
 	unsigned		 attempts;	/* failed connects in a row */
 	uint64_t		 next_attempt_ms;
 	int			 warned;	/* lost/down already said */
@@ -267,7 +266,7 @@ broker_message(struct broker *b, redisReply *r)
 
 /* drain every complete reply the reader holds; -1 on a protocol error */
 static int
-broker_drain(struct broker *b, uint64_t now)
+broker_drain(struct broker *b)
 {
 	void	*reply;
 	int	 r = 0;
@@ -287,24 +286,9 @@ broker_drain(struct broker *b, uint64_t now)
 			broker_message(b, reply);
 		freeReplyObject(reply);
 	}
-	hub_heartbeat_locked(b->hub, now - b->last_hb_ms,
-	    b->cfg->heartbeat_ms, b->ping);
-	b->last_hb_ms = now;
 	hub_wake_locked(b->hub);
 	hub_unlock(b->hub);
 	return r;
-}
-
-/* heartbeats only, while Redis is away */
-static void
-broker_tick(struct broker *b, uint64_t now)
-{
-	hub_lock(b->hub);
-	hub_heartbeat_locked(b->hub, now - b->last_hb_ms,
-	    b->cfg->heartbeat_ms, b->ping);
-	b->last_hb_ms = now;
-	hub_wake_locked(b->hub);
-	hub_unlock(b->hub);
 }
 
 static int
@@ -338,7 +322,6 @@ broker_step(struct broker *b)
 			if (wait > b->cfg->poll_ms)
 				wait = b->cfg->poll_ms;
 			poll(NULL, 0, (int)wait);
-			broker_tick(b, broker_now_ms());
 			return;
 		}
 	}
@@ -375,7 +358,8 @@ broker_step(struct broker *b)
 		broker_lost(b, strerror(errno));
 		return;
 	}
-	if (broker_drain(b, now) == -1)
+	/* also after a connect: the handshake may have read messages already */
+	if (broker_drain(b) == -1)
 		broker_lost(b, b->c->errstr[0] ? b->c->errstr :
 		    "protocol error");
 }
@@ -385,7 +369,6 @@ broker_main(void *arg)
 {
 	struct broker	*b = arg;
 
-	b->last_hb_ms = broker_now_ms();
 	while (!atomic_load(&b->stop))
 		broker_step(b);
 	broker_disconnect(b);
@@ -406,14 +389,8 @@ broker_start(const struct config *cfg, struct hub *hub, char *err,
 	b->cfg = cfg;
 	b->hub = hub;
 	snprintf(b->epoch, sizeof(b->epoch), "%08" PRIx32, broker_random());
-	if ((b->ping = frame_new(": ping\n", 7)) == NULL) {
-		free(b);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	if ((e = pthread_create(&b->thread, NULL, broker_main, b)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(e));
-		frame_unref(b->ping);
 		free(b);
 		return NULL;
 	}
@@ -427,6 +404,5 @@ broker_stop(struct broker *b)
 		return;
 	atomic_store(&b->stop, 1);
 	pthread_join(b->thread, NULL);
-	frame_unref(b->ping);
 	free(b);
 }

@@ -563,11 +563,14 @@ config_parse_args(struct config *c, int argc, char **argv, char *err,
 			config_usage(stdout);
 			return CONFIG_EXIT;
 		case ':':
-			if (optopt)
+			/* a long option's optopt is its value, not a letter */
+			if (optopt > 0 && optopt < 128 &&
+			    strncmp(argv[optind - 1], "--", 2) != 0)
 				BAD("-%c: missing value", optopt);
 			BAD("%s: missing value", argv[optind - 1]);
 		default:
-			if (optopt)
+			if (optopt > 0 && optopt < 128 &&
+			    strncmp(argv[optind - 1], "--", 2) != 0)
 				BAD("-%c: unknown option (see --help)", optopt);
 			BAD("%s: unknown option (see --help)",
 			    argv[optind - 1]);

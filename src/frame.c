@@ -7,6 +7,7 @@
 #include "autoconf.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,55 +51,60 @@ frame_unref(struct frame *f)
 }
 
 /*
- * Copy p into out, replacing every invalid UTF-8 sequence (overlong forms,
- * surrogates, code points past U+10FFFF, truncated sequences) with U+FFFD,
- * so that JSON made from it is valid UTF-8.  Returns 1 if anything was
- * replaced.
+ * Copy p into out, replacing invalid UTF-8 with U+FFFD the way the WHATWG
+ * decoder in browsers does: one U+FFFD per maximal subpart (the longest
+ * prefix of a valid sequence, or one byte), so the text matches what a
+ * browser would show had it decoded the raw bytes.  Overlong forms,
+ * surrogates and code points past U+10FFFF are invalid.  Returns 1 if
+ * anything was replaced, 0 if not, -1 if out of memory.
  */
 static int
 frame_utf8_clean(struct sbuf *out, const unsigned char *p, size_t len)
 {
 	static const char repl[] = "\xef\xbf\xbd";
 	size_t		 i = 0, n, k;
-	unsigned	 cp, min;
+	unsigned char	 lo, hi;
 	int		 replaced = 0;
 
 	while (i < len) {
 		unsigned char c = p[i];
 
-		if (c < 0x80) {
+		lo = 0x80;
+		hi = 0xbf;
+		if (c < 0x80)
 			n = 1;
-			goto good;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 2; cp = c & 0x1f; min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 3; cp = c & 0x0f; min = 0x800;
+		else if (c >= 0xc2 && c <= 0xdf)
+			n = 2;
+		else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			if (c == 0xe0)
+				lo = 0xa0;	/* overlong */
+			else if (c == 0xed)
+				hi = 0x9f;	/* surrogates */
 		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 4; cp = c & 0x07; min = 0x10000;
+			n = 4;
+			if (c == 0xf0)
+				lo = 0x90;	/* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f;	/* past U+10FFFF */
 		} else
-			goto bad;
-		if (i + n > len)
-			goto bad;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				goto bad;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
+			n = 0;
+		for (k = 1; n > 0 && k < n; k++) {
+			if (i + k >= len || p[i + k] < lo || p[i + k] > hi)
+				break;
+			lo = 0x80;
+			hi = 0xbf;
 		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			goto bad;
-good:
-		if (sbuf_add(out, p + i, n) == -1)
-			return -1;
-		i += n;
-		continue;
-bad:
-		/* skip the lead byte and any continuation bytes after it */
-		i++;
-		while (i < len && (p[i] & 0xc0) == 0x80)
-			i++;
+		if (n > 0 && k == n) {
+			if (sbuf_add(out, p + i, n) == -1)
+				return -1;
+			i += n;
+			continue;
+		}
+		/* a valid prefix of k bytes (at least the lead) is one error */
 		if (sbuf_add(out, repl, 3) == -1)
 			return -1;
+		i += n > 0 ? k : 1;
 		replaced = 1;
 	}
 	return replaced;
@@ -116,36 +122,100 @@ frame_utf8_valid(const unsigned char *p, size_t len)
 	return r == 0;
 }
 
-/* the payload as a json-c object if it is strict JSON, else NULL */
-static struct json_object *
-frame_parse_json(const char *p, size_t len)
+/*
+ * json-c's strict mode still takes single-quoted strings: a quote outside
+ * a double-quoted string means the payload is not JSON.
+ */
+static int
+frame_has_single_quote(const char *p, size_t len)
+{
+	size_t	 i;
+	int	 in_str = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_str) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_str = 0;
+		} else if (p[i] == '"')
+			in_str = 1;
+		else if (p[i] == '\'')
+			return 1;
+	}
+	return 0;
+}
+
+/* NaN and Infinity pass json-c's strict mode; they are not JSON */
+static int
+frame_json_finite(struct json_object *o)
+{
+	size_t	 i, n;
+
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(o));
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			if (!frame_json_finite(json_object_array_get_idx(o, i)))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			if (!frame_json_finite(val))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/*
+ * 1 if the payload is one strict JSON value (white space around it
+ * allowed), with *out the parsed value (NULL for JSON null); 0 if not.
+ */
+static int
+frame_parse_json(const char *p, size_t len, struct json_object **out)
 {
 	struct json_tokener	*tok;
 	struct json_object	*o;
+	enum json_tokener_error	 e;
 	size_t			 end;
 
-	if (len == 0 || len > INT32_MAX || memchr(p, '\0', len) != NULL)
-		return NULL;
-	if (!frame_utf8_valid((const unsigned char *)p, len))
-		return NULL;
+	*out = NULL;
+	if (len == 0 || len > INT32_MAX - 1 || memchr(p, '\0', len) != NULL)
+		return 0;
+	if (!frame_utf8_valid((const unsigned char *)p, len) ||
+	    frame_has_single_quote(p, len))
+		return 0;
 	if ((tok = json_tokener_new()) == NULL)
-		return NULL;
+		return 0;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, p, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		json_tokener_free(tok);
-		return NULL;
-	}
-	/* only white space may follow the value */
-	for (end = (size_t)json_tokener_get_parse_end(tok); end < len; end++)
-		if (strchr(" \t\r\n", p[end]) == NULL) {
-			json_object_put(o);
-			json_tokener_free(tok);
-			return NULL;
-		}
+	e = json_tokener_get_error(tok);
+	if (e == json_tokener_continue) {
+		/* a top-level number or word may go on: end it */
+		o = json_tokener_parse_ex(tok, " ", 1);
+		e = json_tokener_get_error(tok);
+		end = len;
+	} else
+		end = (size_t)json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
-	return o;
+	if (e != json_tokener_success || !frame_json_finite(o))
+		goto bad;
+	/* only white space may follow the value */
+	for (; end < len; end++)
+		if (strchr(" \t\r\n", p[end]) == NULL)
+			goto bad;
+	*out = o;
+	return 1;
+bad:
+	json_object_put(o);
+	return 0;
 }
 
 static struct json_object *
@@ -181,7 +251,7 @@ frame_json_envelope(struct sbuf *out, const char *channel, size_t channel_len,
 	if ((ch = frame_json_string(channel, channel_len)) == NULL)
 		goto done;
 	json_object_object_add(env, "channel", ch);
-	if ((data = frame_parse_json(payload, payload_len)) == NULL &&
+	if (!frame_parse_json(payload, payload_len, &data) &&
 	    (data = frame_json_string(payload, payload_len)) == NULL)
 		goto done;
 	json_object_object_add(env, "data", data);

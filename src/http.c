@@ -196,7 +196,7 @@ http_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 static ssize_t
-http_empty_reader(void *cls, uint64_t pos, char *buf, size_t max)
+http_no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	return MHD_CONTENT_READER_END_OF_STREAM;
 }
@@ -244,10 +244,20 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		return http_text(conn, MHD_HTTP_BAD_REQUEST, q.error);
 	}
 	if (head) {
+		/*
+		 * The headers a GET gets and no body.  MHD 0.9.75 writes the
+		 * last-chunk of a chunked response even for HEAD (a client
+		 * reusing the connection would read it as its next answer),
+		 * and an empty buffer gets "Content-Length: 0", which RFC 9110
+		 * forbids when the GET body is longer.  So: unknown length,
+		 * not chunked, and the connection closes after the headers.
+		 */
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-		    1024, http_empty_reader, NULL, NULL);
+		    1024, http_no_body, NULL, NULL);
 		if (resp == NULL)
 			return MHD_NO;
+		MHD_set_response_options(resp, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
+		    MHD_RO_END);
 		http_sse_headers(resp);
 		r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
 		MHD_destroy_response(resp);

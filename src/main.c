@@ -1,24 +1,54 @@
 /*
- * main.c - options, signals, start and stop.
+ * main.c - options, signals, heartbeats, start and stop.
  *
- * Threads: main (this one: waits for signals with sigwait), the broker
- * (Redis), and libmicrohttpd's workers.  Signals are blocked before any
- * thread starts, so only sigwait() here ever sees them.
+ * Threads: main (this one), the broker (Redis), and libmicrohttpd's
+ * workers.  Signals are blocked before any thread starts, so only the
+ * sigtimedwait() here ever sees them.  Between signals main queues the
+ * heartbeats every tick: they must go on while the broker is busy
+ * reconnecting to a Redis that does not answer.
  */
 #include "autoconf.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker.h"
 #include "config.h"
+#include "frame.h"
 #include "http.h"
 #include "hub.h"
 #include "log.h"
 
 #define MAIN_DRAIN_MS	1500	/* SIGTERM: time the streams get to end */
+#define MAIN_TICK_MS	100	/* heartbeat granularity */
+
+static uint64_t
+main_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* queue the pings that are due, spread over the interval (see hub.c) */
+static void
+main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
+    uint64_t *last)
+{
+	uint64_t	 now = main_now_ms();
+
+	hub_lock(hub);
+	hub_heartbeat_locked(hub, now - *last, cfg->heartbeat_ms, ping);
+	hub_wake_locked(hub);
+	hub_unlock(hub);
+	*last = now;
+}
 
 int
 main(int argc, char **argv)
@@ -27,8 +57,11 @@ main(int argc, char **argv)
 	struct hub	*hub;
 	struct broker	*broker;
 	struct http	*http;
+	struct frame	*ping;
+	struct timespec	 tick = { 0, MAIN_TICK_MS * 1000000L };
 	sigset_t	 set;
 	char		 err[CONFIG_ERRLEN];
+	uint64_t	 last_hb;
 	int		 sig;
 
 	config_init(&cfg);
@@ -52,7 +85,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if ((hub = hub_new()) == NULL)
+	if ((hub = hub_new()) == NULL || (ping = frame_new(": ping\n", 7)) == NULL)
 		fatalx("out of memory");
 	if ((broker = broker_start(&cfg, hub, err, sizeof(err))) == NULL)
 		fatalx("redis: %s", err);
@@ -68,9 +101,13 @@ main(int argc, char **argv)
 	    cfg.format == FRAME_FORMAT_RAW ? "raw" : "json", cfg.heartbeat_ms,
 	    cfg.ring_size);
 
+	last_hb = main_now_ms();
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		if ((sig = sigtimedwait(&set, NULL, &tick)) == -1) {
+			if (errno == EAGAIN)
+				main_heartbeat(hub, &cfg, ping, &last_hb);
 			continue;
+		}
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: no configuration file to reload");
 			continue;
@@ -82,6 +119,7 @@ main(int argc, char **argv)
 	http_stop(http, MAIN_DRAIN_MS);
 	broker_stop(broker);
 	hub_free(hub);
+	frame_unref(ping);
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;
