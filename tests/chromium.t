@@ -28,7 +28,7 @@ h.run(async () => {
   const redis = await h.startRedis();
   // --retry 500: the drain sends a jittered retry around it; keeps the
   // reconnection quick.
-  const common = ['--retry', '500', '--heartbeat', '1'];
+  const common = ['--retry', '500', '--heartbeat', '0.1'];
   let d = await h.startDaemon({ redisUrl: redis.url, args: common });
   const port = d.port;
 
@@ -52,6 +52,7 @@ h.run(async () => {
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
 
+  await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
   const resp = await page.goto(`${d.base}/healthz`, { timeout: 15000 });
   is(resp && resp.status(), 200, 'page loads the daemon\'s /healthz (same origin)');
 
@@ -83,8 +84,9 @@ h.run(async () => {
   }
   await page.waitForFunction(() => window.__got.length >= 3, null, { timeout: 10000 })
     .catch((e) => diag(e.message));
-  // A moment for anything extra (there must be nothing).
-  await h.sleep(200);
+  // A moment for anything extra (there must be nothing; heartbeats every
+  // 0.1 s are comments and dispatch nothing).
+  await h.sleep(500);
   const got = await page.evaluate(() => window.__got);
   is(got.length, 3, 'the page received exactly 3 events');
   const bodies = got.map((g) => { try { return JSON.parse(g.data); } catch (_) { return { unparsable: g.data }; } });

@@ -20,17 +20,33 @@ if (typeof EventSource !== 'function') h.skipAll('npm eventsource does not expor
 h.run(async () => {
   h.makeTmpDir('eventsource');
   const redis = await h.startRedis();
-  const common = ['--retry', '300', '--heartbeat', '1', '--log-level', 'debug'];
+  const common = ['--retry', '300', '--heartbeat', '0.2', '--log-level', 'debug'];
   let d = await h.startDaemon({ redisUrl: redis.url, args: common });
   const port = d.port;
   const url = `${d.base}/events?user=alice&upload=u7`;
 
   // Record every connection attempt the EventSource makes (and its headers).
+  // The spy also tees each response body into a raw transcript so the wire
+  // bytes (opening retry:, final retry: of the drain) can be checked too.
   const attempts = [];
-  const fetchSpy = (input, init) => {
+  const fetchSpy = async (input, init) => {
     const hdrs = new Headers(init && init.headers);
-    attempts.push({ t: Date.now(), url: String(input), lastEventId: hdrs.get('last-event-id') });
-    return fetch(input, init);
+    const a = { t: Date.now(), url: String(input), lastEventId: hdrs.get('last-event-id'), raw: '', ended: false };
+    attempts.push(a);
+    const res = await fetch(input, init);
+    a.status = res.status;
+    a.contentType = res.headers.get('content-type');
+    a.cacheControl = res.headers.get('cache-control');
+    if (!res.body) return res;
+    const [mine, copy] = res.body.tee();
+    (async () => {
+      const dec = new TextDecoder();
+      try {
+        for await (const chunk of copy) a.raw += dec.decode(chunk, { stream: true });
+        a.ended = true;
+      } catch (e) { a.readError = e.message; }
+    })();
+    return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 
   const got = [];
@@ -72,6 +88,16 @@ h.run(async () => {
   }
   const lastIdBefore = got.length ? got[got.length - 1].lastEventId : null;
   is(attempts.length, 1, 'one connection so far');
+  is([attempts[0].status, attempts[0].contentType, attempts[0].cacheControl],
+    [200, 'text/event-stream', 'no-cache'], 'status 200, Content-Type text/event-stream, Cache-Control no-cache');
+  ok(attempts[0].raw.startsWith('retry: 300\n: sserelay\n\n'), 'stream opens with "retry: 300" and a comment',
+    JSON.stringify(attempts[0].raw.slice(0, 80)));
+
+  // Heartbeats (--heartbeat 0.2) are comments: on the wire, never events.
+  const nGot = got.length;
+  await h.sleep(700);
+  ok(/\n: ping\n/.test(attempts[0].raw), 'heartbeat ": ping" comments on the wire', JSON.stringify(attempts[0].raw.slice(-200)));
+  is(got.length, nGot, 'heartbeats dispatch no events');
 
   // ---- restart the daemon on the same port ----
   const errorsBefore = errors.length;
@@ -81,6 +107,11 @@ h.run(async () => {
     'EventSource notices the end of the stream', 5000).catch((e) => diag(e.message));
   ok(es.readyState !== EventSource.CLOSED, `EventSource is not CLOSED after the drain (readyState ${es.readyState})`,
     errors.slice(errorsBefore));
+  await h.waitFor(() => attempts[0].ended || attempts[0].readError, 'first stream body to end', 3000).catch(() => {});
+  ok(attempts[0].ended, 'the first stream ended cleanly (chunked body terminated)', attempts[0].readError);
+  const m = /\nretry: ([0-9]+)\n\n$/.exec(attempts[0].raw);
+  ok(m !== null, `the drain sent a final "retry:" line as the last bytes${m ? ` (retry: ${m[1]})` : ''}`,
+    JSON.stringify(attempts[0].raw.slice(-120)));
 
   d = await h.startDaemon({ redisUrl: redis.url, port, args: common });
   ok(true, `sserelay restarted on the same port ${port} (${Date.now() - tStop} ms after SIGTERM)`);
