@@ -53,7 +53,7 @@ struct http {
 	struct hub		*hub;
 	struct broker		*broker;
 	struct frame		*hello;
-	time_t			 started;
+	struct timespec		 started;	/* CLOCK_MONOTONIC */
 };
 
 /* con_cls of a request that is not (yet) a stream */
@@ -124,6 +124,7 @@ http_healthz(struct http *h, struct MHD_Connection *conn)
 	struct hub_stats	*hs = hub_stats(h->hub);
 	struct json_object	*o;
 	struct MHD_Response	*resp;
+	struct timespec		 now;
 	const char		*s;
 	size_t			 len;
 	enum MHD_Result		 r;
@@ -136,8 +137,9 @@ http_healthz(struct http *h, struct MHD_Connection *conn)
 	JADD("redis", json_object_new_string(up ? "up" : "down"));
 	JADD("streams", json_object_new_int64(
 	    (int64_t)atomic_load(&hs->streams_open)));
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	JADD("uptime_s", json_object_new_int64(
-	    (int64_t)(time(NULL) - h->started)));
+	    (int64_t)(now.tv_sec - h->started.tv_sec)));
 	JADD("version", json_object_new_string(PACKAGE_VERSION));
 	JADD("streams_total", json_object_new_int64(
 	    (int64_t)atomic_load(&hs->streams_total)));
@@ -436,6 +438,24 @@ http_hello(const struct config *cfg)
 	return f;
 }
 
+/* a stream closed as too slow tells its client when to come back */
+static int
+http_slow_final(const struct config *cfg, struct hub *hub)
+{
+	struct sbuf	 b;
+	struct frame	*f = NULL;
+
+	sbuf_init(&b);
+	if (sse_retry(&b, cfg->retry_ms) == 0 && sse_end(&b) == 0)
+		f = frame_new(b.data, b.len);
+	sbuf_free(&b);
+	if (f == NULL)
+		return -1;
+	hub_set_slow_final(hub, f);
+	frame_unref(f);
+	return 0;
+}
+
 struct http *
 http_start(const struct config *cfg, struct hub *hub, struct broker *broker,
     char *err, size_t errlen)
@@ -452,7 +472,7 @@ http_start(const struct config *cfg, struct hub *hub, struct broker *broker,
 	h->cfg = cfg;
 	h->hub = hub;
 	h->broker = broker;
-	h->started = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &h->started);
 	if ((h->hello = http_hello(cfg)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(h);
@@ -460,6 +480,10 @@ http_start(const struct config *cfg, struct hub *hub, struct broker *broker,
 	}
 	if (http_address(cfg, &ss, &ipv6, err, errlen) == -1)
 		goto bad;
+	if (http_slow_final(cfg, hub) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto bad;
+	}
 	limit = http_connection_limit(cfg);
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ITC | MHD_USE_ERROR_LOG;

@@ -41,6 +41,7 @@ struct hub {
 	uint64_t		 hb_credit;	/* stream-ms owed to heartbeats */
 	struct stream		*wake;		/* to wake at the batch end */
 	int			 closing;
+	struct frame		*slow_final;
 	struct hub_stats	 stats;
 };
 
@@ -81,6 +82,7 @@ hub_free(struct hub *h)
 		fatalx("hub_free with %zu streams still registered",
 		    h->nstreams);
 	pthread_mutex_destroy(&h->lock);
+	frame_unref(h->slow_final);
 	free(h->bucket);
 	free(h);
 }
@@ -89,6 +91,15 @@ struct hub_stats *
 hub_stats(struct hub *h)
 {
 	return &h->stats;
+}
+
+void
+hub_set_slow_final(struct hub *h, struct frame *f)
+{
+	hub_lock(h);
+	frame_unref(h->slow_final);
+	h->slow_final = f != NULL ? frame_ref(f) : NULL;
+	hub_unlock(h);
 }
 
 void
@@ -308,7 +319,7 @@ hub_push(struct hub *h, struct stream *s, struct frame *f)
 		atomic_fetch_add(&h->stats.slow_closes, 1);
 		log_debug("stream closed: %zu events queued and not read",
 		    s->ring.cap);
-		if (stream_close(s, NULL))
+		if (stream_close(s, h->slow_final))
 			hub_queue_wake(h, s);
 		return 0;
 	case STREAM_PUSH_CLOSED:

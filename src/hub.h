@@ -37,6 +37,11 @@ struct hub	*hub_new(void);
 /* every stream must have been removed */
 void		 hub_free(struct hub *);
 struct hub_stats *hub_stats(struct hub *);
+/*
+ * The frame a stream closed as too slow ends with (a "retry:"), or NULL;
+ * the hub takes a reference.  Set it before any stream is added.
+ */
+void		 hub_set_slow_final(struct hub *, struct frame *);
 
 /*
  * Subscribe s to n channels (binary names) and to the heartbeat list.
