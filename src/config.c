@@ -76,6 +76,8 @@ config_redis_url_free(struct redis_url *u)
 void
 config_free(struct config *c)
 {
+	free(c->config_file);
+	free(c->password_file);
 	free(c->listen_host);
 	free(c->redis);
 	config_redis_url_free(&c->redis_url);
@@ -368,9 +370,43 @@ enum {
 	OPT_MAX_CONNECTIONS,
 	OPT_CONN_MEMORY,
 	OPT_CLIENT_TIMEOUT,
+	OPT_DEMO,
+};
+
+/*
+ * Every setting: its long option, which is also its key in the file, and
+ * whether a SIGHUP can change it in a running daemon.
+ */
+static const struct config_key {
+	const char	*name;
+	int		 id;
+	int		 has_arg;
+	int		 live;
+} config_keys[] = {
+	{ "listen",		 'l', 1, 0 },
+	{ "redis",		 'r', 1, 0 },
+	{ "redis-password-file", OPT_REDIS_PASSWORD_FILE, 1, 0 },
+	{ "redis-timeout",	 OPT_REDIS_TIMEOUT, 1, 1 },
+	{ "poll-timeout",	 OPT_POLL_TIMEOUT, 1, 1 },
+	{ "threads",		 'T', 1, 0 },
+	{ "heartbeat",		 OPT_HEARTBEAT, 1, 1 },
+	{ "retry",		 OPT_RETRY, 1, 1 },
+	{ "ring-size",		 OPT_RING_SIZE, 1, 1 },
+	{ "format",		 'f', 1, 0 },
+	{ "user-prefix",	 OPT_USER_PREFIX, 1, 0 },
+	{ "upload-prefix",	 OPT_UPLOAD_PREFIX, 1, 0 },
+	{ "max-uploads",	 OPT_MAX_UPLOADS, 1, 1 },
+	{ "max-connections",	 OPT_MAX_CONNECTIONS, 1, 0 },
+	{ "conn-memory",	 OPT_CONN_MEMORY, 1, 0 },
+	{ "client-timeout",	 OPT_CLIENT_TIMEOUT, 1, 0 },
+	{ "demo",		 OPT_DEMO, 0, 0 },
+	{ "log-level",		 'L', 1, 1 },
+	{ NULL, 0, 0, 0 },
 };
 
 static const struct option config_longopts[] = {
+	{ "config",		required_argument, NULL, 'c' },
+	{ "check-config",	no_argument,	   NULL, 't' },
 	{ "listen",		required_argument, NULL, 'l' },
 	{ "redis",		required_argument, NULL, 'r' },
 	{ "redis-password-file", required_argument, NULL,
@@ -388,19 +424,26 @@ static const struct option config_longopts[] = {
 	{ "max-connections",	required_argument, NULL, OPT_MAX_CONNECTIONS },
 	{ "conn-memory",	required_argument, NULL, OPT_CONN_MEMORY },
 	{ "client-timeout",	required_argument, NULL, OPT_CLIENT_TIMEOUT },
+	{ "demo",		no_argument,	   NULL, OPT_DEMO },
 	{ "log-level",		required_argument, NULL, 'L' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
+#define CONFIG_SHORTOPTS	":c:tl:r:T:f:L:Vh"
+
 void
 config_usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: sserelay [options]\n"
+"usage: sserelay [-t] [-c FILE] [options]\n"
 "Relay Redis pub/sub messages to browsers as Server-Sent Events.\n"
 "\n"
+"  -c, --config FILE            read settings from FILE; flags override it\n"
+"                               [" CONFIG_DEFAULT_FILE ", if it exists]\n"
+"  -t, --check-config           check the configuration, print\n"
+"                               'configuration OK' or the error, and exit\n"
 "  -l, --listen HOST:PORT       address to serve HTTP on [127.0.0.1:8080]\n"
 "                               ([IPV6]:PORT, *:PORT for every address)\n"
 "  -r, --redis URL              redis://[user:password@]host[:port][/db] or\n"
@@ -420,141 +463,321 @@ config_usage(FILE *fp)
 "      --max-uploads N          upload parameters per stream, 1-16 [16]\n"
 "      --max-connections N      open connections at most [0: from the\n"
 "                               open-file limit]\n"
-"      --conn-memory BYTES      memory pool per connection [8192]\n"
+"      --conn-memory BYTES      memory pool per connection; request headers\n"
+"                               must fit in about half of it [8192]\n"
 "      --client-timeout SECONDS close connections idle that long; streams\n"
 "                               waiting for events are not idle; 0: never [60]\n"
+"      --demo                   serve the demo page at / [off]\n"
 "  -L, --log-level LEVEL        error, warn, info or debug [info]\n"
 "  -V, --version                print the version and exit\n"
 "  -h, --help                   print this help and exit\n"
 "\n"
+"Every long option is also a configuration file key: 'heartbeat 15'.\n"
 "Environment: SSERELAY_REDIS_PASSWORD is the Redis password when neither\n"
 "the URL nor --redis-password-file gives one.\n");
 }
 
+static const struct config_key *
+config_key_by_id(int id)
+{
+	const struct config_key *k;
+
+	for (k = config_keys; k->name != NULL; k++)
+		if (k->id == id)
+			return k;
+	return NULL;
+}
+
+static const struct config_key *
+config_key_by_name(const char *name)
+{
+	const struct config_key *k;
+
+	for (k = config_keys; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+static int
+config_yesno(const char *s, int *out)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "on") == 0 ||
+	    strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*out = 1;
+	else if (strcmp(s, "no") == 0 || strcmp(s, "off") == 0 ||
+	    strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * Apply one setting.  err gets the problem without the option's name
+ * (the caller says "--name" or "FILE:LINE: name").
+ */
+static int
+config_set(struct config *c, int id, const char *v, char *err, size_t errlen)
+{
+	char		 emsg[CONFIG_ERRLEN];
+	long		 n;
+	unsigned	 ms;
+	int		 b;
+
+	switch (id) {
+	case 'l':
+		return config_listen_parse(c, v, err, errlen);
+	case 'r':
+		if (config_redis_url_parse(v, &c->redis_url, emsg,
+		    sizeof(emsg)) == -1) {
+			/* keep a valid URL for config_free */
+			config_redis_url_parse(DEFAULT_REDIS, &c->redis_url,
+			    NULL, 0);
+			return config_err(err, errlen, "%s", emsg);
+		}
+		return 0;
+	case OPT_REDIS_PASSWORD_FILE:
+		free(c->password_file);
+		c->password_file = config_strdup(v);
+		return 0;
+	case OPT_REDIS_TIMEOUT:
+		if (config_number(v, 100, 600000, &n) == -1)
+			return config_err(err, errlen, "expected milliseconds "
+			    "from 100 to 600000, got '%s'", v);
+		c->redis_timeout_ms = (unsigned)n;
+		return 0;
+	case OPT_POLL_TIMEOUT:
+		if (config_number(v, 1, 10000, &n) == -1)
+			return config_err(err, errlen, "expected milliseconds "
+			    "from 1 to 10000, got '%s'", v);
+		c->poll_ms = (unsigned)n;
+		return 0;
+	case 'T':
+		if (config_number(v, 1, 256, &n) == -1)
+			return config_err(err, errlen, "expected 1 to 256, got "
+			    "'%s'", v);
+		c->threads = (unsigned)n;
+		return 0;
+	case OPT_HEARTBEAT:
+		if (config_seconds_ms(v, 100, 3600000, &ms) == -1)
+			return config_err(err, errlen, "expected seconds from "
+			    "0.1 to 3600, got '%s'", v);
+		c->heartbeat_ms = ms;
+		return 0;
+	case OPT_RETRY:
+		if (config_number(v, 0, 86400000, &n) == -1)
+			return config_err(err, errlen, "expected milliseconds "
+			    "from 0 to 86400000, got '%s'", v);
+		c->retry_ms = (unsigned)n;
+		return 0;
+	case OPT_RING_SIZE:
+		if (config_number(v, 2, 1048576, &n) == -1)
+			return config_err(err, errlen, "expected 2 to 1048576, "
+			    "got '%s'", v);
+		c->ring_size = (unsigned)n;
+		return 0;
+	case 'f':
+		if (strcmp(v, "json") == 0)
+			c->format = FRAME_FORMAT_JSON;
+		else if (strcmp(v, "raw") == 0)
+			c->format = FRAME_FORMAT_RAW;
+		else
+			return config_err(err, errlen, "expected json or raw, "
+			    "got '%s'", v);
+		return 0;
+	case OPT_USER_PREFIX:
+	case OPT_UPLOAD_PREFIX:
+		if (strpbrk(v, "*?[]\\") != NULL || strlen(v) > 64)
+			return config_err(err, errlen, "at most 64 bytes and "
+			    "none of * ? [ ] \\, got '%s'", v);
+		if (id == OPT_USER_PREFIX) {
+			free(c->user_prefix);
+			c->user_prefix = config_strdup(v);
+		} else {
+			free(c->upload_prefix);
+			c->upload_prefix = config_strdup(v);
+		}
+		return 0;
+	case OPT_MAX_UPLOADS:
+		if (config_number(v, 1, 16, &n) == -1)
+			return config_err(err, errlen, "expected 1 to 16, got "
+			    "'%s'", v);
+		c->max_uploads = (unsigned)n;
+		return 0;
+	case OPT_MAX_CONNECTIONS:
+		if (config_number(v, 0, 10000000, &n) == -1)
+			return config_err(err, errlen, "expected 0 to 10000000, "
+			    "got '%s'", v);
+		c->max_connections = (unsigned)n;
+		return 0;
+	case OPT_CONN_MEMORY:
+		if (config_number(v, 2048, 1048576, &n) == -1)
+			return config_err(err, errlen, "expected bytes from "
+			    "2048 to 1048576, got '%s'", v);
+		c->conn_memory = (unsigned)n;
+		return 0;
+	case OPT_CLIENT_TIMEOUT:
+		if (config_number(v, 0, 86400, &n) == -1)
+			return config_err(err, errlen, "expected seconds from 0 "
+			    "to 86400, got '%s'", v);
+		c->client_timeout_s = (unsigned)n;
+		return 0;
+	case OPT_DEMO:
+		if (config_yesno(v, &b) == -1)
+			return config_err(err, errlen, "expected yes or no, got "
+			    "'%s'", v);
+		c->demo = b;
+		return 0;
+	case 'L':
+		if (log_level_parse(v, &c->log_level) == -1)
+			return config_err(err, errlen, "expected error, warn, "
+			    "info or debug, got '%s'", v);
+		return 0;
+	}
+	return config_err(err, errlen, "no such setting");
+}
+
+/* a quoted value: "..." with \" and \\ escapes, nothing after it */
+static int
+config_unquote(char *v)
+{
+	char	*r = v + 1, *w = v;
+
+	while (*r != '\0' && *r != '"') {
+		if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
+			r++;
+		*w++ = *r++;
+	}
+	if (*r != '"' || r[1] != '\0')
+		return -1;
+	*w = '\0';
+	return 0;
+}
+
+/*
+ * Read a redis.conf-style file: "key value" per line, '#' starts a comment
+ * line, a value may be "quoted".  Every key once.  The first error is
+ * "FILE:LINE: message" and nothing after it is applied by the caller,
+ * who starts from a fresh config each time.
+ */
+static int
+config_file_load(struct config *c, const char *path, char *err,
+    size_t errlen)
+{
+	FILE		*fp;
+	char		 line[4096], emsg[CONFIG_ERRLEN], *p, *key, *v, *e;
+	unsigned	 lineno = 0, seen[sizeof(config_keys) /
+			    sizeof(config_keys[0])];
+	const struct config_key *k;
+	int		 r = -1;
+
+	memset(seen, 0, sizeof(seen));
+	if ((fp = fopen(path, "r")) == NULL)
+		return config_err(err, errlen, "%s: %s", path,
+		    strerror(errno));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			config_err(err, errlen, "%s:%u: line longer than %zu "
+			    "bytes", path, lineno, sizeof(line) - 2);
+			goto done;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		for (p = line; isspace((unsigned char)*p); p++)
+			;
+		if (*p == '\0' || *p == '#')
+			continue;
+		key = p;
+		while (*p != '\0' && !isspace((unsigned char)*p))
+			p++;
+		if (*p != '\0')
+			*p++ = '\0';
+		while (isspace((unsigned char)*p))
+			p++;
+		v = p;
+		for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		if ((k = config_key_by_name(key)) == NULL) {
+			config_err(err, errlen, "%s:%u: unknown key '%s'", path,
+			    lineno, key);
+			goto done;
+		}
+		if (seen[k - config_keys]) {
+			config_err(err, errlen, "%s:%u: duplicate key '%s' "
+			    "(first set on line %u)", path, lineno, key,
+			    seen[k - config_keys]);
+			goto done;
+		}
+		seen[k - config_keys] = lineno;
+		if (*v == '\0') {
+			config_err(err, errlen, "%s:%u: %s: missing value",
+			    path, lineno, key);
+			goto done;
+		}
+		if (*v == '"' && config_unquote(v) == -1) {
+			config_err(err, errlen, "%s:%u: %s: unterminated quote "
+			    "or text after the closing quote", path, lineno,
+			    key);
+			goto done;
+		}
+		if (config_set(c, k->id, v, emsg, sizeof(emsg)) == -1) {
+			config_err(err, errlen, "%s:%u: %s: %s", path, lineno,
+			    key, emsg);
+			goto done;
+		}
+	}
+	if (ferror(fp)) {
+		config_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	r = 0;
+done:
+	fclose(fp);
+	explicit_bzero(line, sizeof(line));
+	return r;
+}
+
 #define BAD(...)	do {						\
 	config_err(err, errlen, __VA_ARGS__);				\
-	goto bad;							\
+	return CONFIG_ERROR;						\
 } while (0)
+
+/* getopt's idea of which option went wrong, by name */
+static const char *
+config_badopt(char **argv, char *buf, size_t len)
+{
+	const char	*arg = argv[optind - 1];
+
+	if (optopt > 0 && optopt < 128 && strncmp(arg, "--", 2) != 0) {
+		snprintf(buf, len, "-%c", optopt);
+		return buf;
+	}
+	return arg;
+}
 
 enum config_parse_result
 config_parse_args(struct config *c, int argc, char **argv, char *err,
     size_t errlen)
 {
-	const char	*pwfile = NULL, *env;
-	long		 n;
-	int		 ch, idx;
-	char		 emsg[CONFIG_ERRLEN];
+	const struct config_key *k;
+	const char	*env;
+	char		 emsg[CONFIG_ERRLEN], optbuf[8];
+	int		 ch, idx, explicit_file = 0;
 
+	/* pass 1: the file, -t, --help, --version, and the option syntax */
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":l:r:T:f:L:Vh", config_longopts,
-	    &idx)) != -1) {
+	while ((ch = getopt_long(argc, argv, CONFIG_SHORTOPTS,
+	    config_longopts, &idx)) != -1) {
 		switch (ch) {
-		case 'l':
-			if (config_listen_parse(c, optarg, err, errlen) == -1)
-				return CONFIG_ERROR;
+		case 'c':
+			free(c->config_file);
+			c->config_file = config_strdup(optarg);
+			explicit_file = 1;
 			break;
-		case 'r':
-			config_redis_url_free(&c->redis_url);
-			if (config_redis_url_parse(optarg, &c->redis_url, emsg,
-			    sizeof(emsg)) == -1) {
-				/* keep a valid URL for config_free */
-				config_redis_url_parse(DEFAULT_REDIS,
-				    &c->redis_url, NULL, 0);
-				BAD("--redis: %s", emsg);
-			}
-			break;
-		case OPT_REDIS_PASSWORD_FILE:
-			pwfile = optarg;
-			break;
-		case OPT_REDIS_TIMEOUT:
-			if (config_number(optarg, 100, 600000, &n) == -1)
-				BAD("--redis-timeout: expected milliseconds "
-				    "from 100 to 600000, got '%s'", optarg);
-			c->redis_timeout_ms = (unsigned)n;
-			break;
-		case OPT_POLL_TIMEOUT:
-			if (config_number(optarg, 1, 10000, &n) == -1)
-				BAD("--poll-timeout: expected milliseconds "
-				    "from 1 to 10000, got '%s'", optarg);
-			c->poll_ms = (unsigned)n;
-			break;
-		case 'T':
-			if (config_number(optarg, 1, 256, &n) == -1)
-				BAD("--threads: expected 1 to 256, got '%s'",
-				    optarg);
-			c->threads = (unsigned)n;
-			break;
-		case OPT_HEARTBEAT:
-			if (config_seconds_ms(optarg, 100, 3600000,
-			    &c->heartbeat_ms) == -1)
-				BAD("--heartbeat: expected seconds from 0.1 to "
-				    "3600, got '%s'", optarg);
-			break;
-		case OPT_RETRY:
-			if (config_number(optarg, 0, 86400000, &n) == -1)
-				BAD("--retry: expected milliseconds from 0 to "
-				    "86400000, got '%s'", optarg);
-			c->retry_ms = (unsigned)n;
-			break;
-		case OPT_RING_SIZE:
-			if (config_number(optarg, 2, 1048576, &n) == -1)
-				BAD("--ring-size: expected 2 to 1048576, got "
-				    "'%s'", optarg);
-			c->ring_size = (unsigned)n;
-			break;
-		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				c->format = FRAME_FORMAT_JSON;
-			else if (strcmp(optarg, "raw") == 0)
-				c->format = FRAME_FORMAT_RAW;
-			else
-				BAD("--format: expected json or raw, got '%s'",
-				    optarg);
-			break;
-		case OPT_USER_PREFIX:
-		case OPT_UPLOAD_PREFIX:
-			if (strpbrk(optarg, "*?[]\\") != NULL ||
-			    strlen(optarg) > 64)
-				BAD("--%s: at most 64 bytes and none of "
-				    "* ? [ ] \\, got '%s'",
-				    config_longopts[idx].name, optarg);
-			if (ch == OPT_USER_PREFIX) {
-				free(c->user_prefix);
-				c->user_prefix = config_strdup(optarg);
-			} else {
-				free(c->upload_prefix);
-				c->upload_prefix = config_strdup(optarg);
-			}
-			break;
-		case OPT_MAX_UPLOADS:
-			if (config_number(optarg, 1, 16, &n) == -1)
-				BAD("--max-uploads: expected 1 to 16, got '%s'",
-				    optarg);
-			c->max_uploads = (unsigned)n;
-			break;
-		case OPT_MAX_CONNECTIONS:
-			if (config_number(optarg, 0, 10000000, &n) == -1)
-				BAD("--max-connections: expected 0 to "
-				    "10000000, got '%s'", optarg);
-			c->max_connections = (unsigned)n;
-			break;
-		case OPT_CONN_MEMORY:
-			if (config_number(optarg, 2048, 1048576, &n) == -1)
-				BAD("--conn-memory: expected bytes from 2048 "
-				    "to 1048576, got '%s'", optarg);
-			c->conn_memory = (unsigned)n;
-			break;
-		case OPT_CLIENT_TIMEOUT:
-			if (config_number(optarg, 0, 86400, &n) == -1)
-				BAD("--client-timeout: expected seconds from 0 "
-				    "to 86400, got '%s'", optarg);
-			c->client_timeout_s = (unsigned)n;
-			break;
-		case 'L':
-			if (log_level_parse(optarg, &c->log_level) == -1)
-				BAD("--log-level: expected error, warn, info or "
-				    "debug, got '%s'", optarg);
+		case 't':
+			c->check_only = 1;
 			break;
 		case 'V':
 			printf("sserelay %s\n", PACKAGE_VERSION);
@@ -563,31 +786,148 @@ config_parse_args(struct config *c, int argc, char **argv, char *err,
 			config_usage(stdout);
 			return CONFIG_EXIT;
 		case ':':
-			/* a long option's optopt is its value, not a letter */
-			if (optopt > 0 && optopt < 128 &&
-			    strncmp(argv[optind - 1], "--", 2) != 0)
-				BAD("-%c: missing value", optopt);
-			BAD("%s: missing value", argv[optind - 1]);
-		default:
-			if (optopt > 0 && optopt < 128 &&
-			    strncmp(argv[optind - 1], "--", 2) != 0)
-				BAD("-%c: unknown option (see --help)", optopt);
+			BAD("%s: missing value", config_badopt(argv, optbuf,
+			    sizeof(optbuf)));
+		case '?':
 			BAD("%s: unknown option (see --help)",
-			    argv[optind - 1]);
+			    config_badopt(argv, optbuf, sizeof(optbuf)));
+		default:
+			break;
 		}
 	}
 	if (optind < argc)
 		BAD("%s: unexpected argument (see --help)", argv[optind]);
+
+	if (c->config_file == NULL)
+		c->config_file = config_strdup(CONFIG_DEFAULT_FILE);
+	if (explicit_file || access(c->config_file, F_OK) == 0) {
+		if (config_file_load(c, c->config_file, err, errlen) == -1) {
+			c->error_in_file = 1;
+			return CONFIG_ERROR;
+		}
+		c->config_loaded = 1;
+	}
+
+	/* pass 2: flags override the file */
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, CONFIG_SHORTOPTS,
+	    config_longopts, &idx)) != -1) {
+		if ((k = config_key_by_id(ch)) == NULL)
+			continue;
+		if (config_set(c, ch, k->has_arg ? optarg : "yes", emsg,
+		    sizeof(emsg)) == -1)
+			BAD("--%s: %s", k->name, emsg);
+	}
+
 	if (strcmp(c->user_prefix, c->upload_prefix) == 0)
 		BAD("--user-prefix and --upload-prefix must differ");
-	if (pwfile != NULL) {
-		if (config_read_password_file(c, pwfile, err, errlen) == -1)
+	if (c->password_file != NULL) {
+		if (config_read_password_file(c, c->password_file, err,
+		    errlen) == -1)
 			return CONFIG_ERROR;
 	} else if (c->redis_url.password == NULL &&
 	    (env = getenv("SSERELAY_REDIS_PASSWORD")) != NULL && *env)
 		c->redis_url.password = config_strdup(env);
 	config_redis_display(c);
 	return CONFIG_OK;
-bad:
-	return CONFIG_ERROR;
+}
+
+static int
+config_streq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* 1 if setting id differs between a and b */
+static int
+config_differs(const struct config *a, const struct config *b, int id)
+{
+	switch (id) {
+	case 'l':
+		return !config_streq(a->listen_host, b->listen_host) ||
+		    a->listen_port != b->listen_port;
+	case 'r':
+	case OPT_REDIS_PASSWORD_FILE:
+		return !config_streq(a->redis, b->redis) ||
+		    !config_streq(a->redis_url.password, b->redis_url.password);
+	case OPT_REDIS_TIMEOUT:
+		return a->redis_timeout_ms != b->redis_timeout_ms;
+	case OPT_POLL_TIMEOUT:
+		return a->poll_ms != b->poll_ms;
+	case 'T':
+		return a->threads != b->threads;
+	case OPT_HEARTBEAT:
+		return a->heartbeat_ms != b->heartbeat_ms;
+	case OPT_RETRY:
+		return a->retry_ms != b->retry_ms;
+	case OPT_RING_SIZE:
+		return a->ring_size != b->ring_size;
+	case 'f':
+		return a->format != b->format;
+	case OPT_USER_PREFIX:
+		return !config_streq(a->user_prefix, b->user_prefix);
+	case OPT_UPLOAD_PREFIX:
+		return !config_streq(a->upload_prefix, b->upload_prefix);
+	case OPT_MAX_UPLOADS:
+		return a->max_uploads != b->max_uploads;
+	case OPT_MAX_CONNECTIONS:
+		return a->max_connections != b->max_connections;
+	case OPT_CONN_MEMORY:
+		return a->conn_memory != b->conn_memory;
+	case OPT_CLIENT_TIMEOUT:
+		return a->client_timeout_s != b->client_timeout_s;
+	case OPT_DEMO:
+		return a->demo != b->demo;
+	case 'L':
+		return a->log_level != b->log_level;
+	}
+	return 0;
+}
+
+int
+config_reload(struct config *run, const struct config *next)
+{
+	const struct config_key *k;
+	int		 changed = 0;
+
+	for (k = config_keys; k->name != NULL; k++) {
+		/* the file and the URL name one setting; say it once */
+		if (k->id == OPT_REDIS_PASSWORD_FILE ||
+		    !config_differs(run, next, k->id))
+			continue;
+		if (!k->live) {
+			log_warnx("reload: '%s' changed; it takes effect only "
+			    "after a restart", k->name);
+			continue;
+		}
+		changed++;
+		switch (k->id) {
+		case OPT_REDIS_TIMEOUT:
+			run->redis_timeout_ms = next->redis_timeout_ms;
+			break;
+		case OPT_POLL_TIMEOUT:
+			run->poll_ms = next->poll_ms;
+			break;
+		case OPT_HEARTBEAT:
+			run->heartbeat_ms = next->heartbeat_ms;
+			break;
+		case OPT_RETRY:
+			run->retry_ms = next->retry_ms;
+			break;
+		case OPT_RING_SIZE:
+			run->ring_size = next->ring_size;
+			break;
+		case OPT_MAX_UPLOADS:
+			run->max_uploads = next->max_uploads;
+			break;
+		case 'L':
+			run->log_level = next->log_level;
+			log_set_level(next->log_level);
+			break;
+		}
+		log_info("reload: '%s' changed", k->name);
+	}
+	return changed;
 }

@@ -1,8 +1,13 @@
 /*
  * config.h - every setting, its default, parsing and validation.
  *
- * Pure: no I/O besides reading the password file named by an option, so
- * the unit tests link it alone.
+ * Pure: no I/O besides reading the configuration file and the password
+ * file, so the unit tests link it alone.
+ *
+ * THREADS: main parses, and on SIGHUP writes the settings that can change
+ * live (config_reload).  Those are _Atomic, so the broker and the HTTP
+ * workers read them without a lock; every other field is written before
+ * any thread starts and only read after.
  */
 #ifndef SSERELAY_CONFIG_H
 #define SSERELAY_CONFIG_H
@@ -13,7 +18,12 @@
 #include "frame.h"
 #include "log.h"
 
-#define CONFIG_ERRLEN	256
+#define CONFIG_ERRLEN	512
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+#define CONFIG_DEFAULT_FILE	SYSCONFDIR "/sserelay.conf"
 
 struct redis_url {
 	int	 is_unix;
@@ -26,23 +36,29 @@ struct redis_url {
 };
 
 struct config {
+	char		*config_file;		/* read, or the default tried */
+	int		 config_loaded;		/* 1 if config_file was read */
+	int		 check_only;		/* -t */
+	int		 error_in_file;		/* the error is "FILE:LINE: ..." */
 	char		*listen_host;		/* "127.0.0.1", "::1", "*" */
 	int		 listen_port;
-	char		*redis;			/* URL as given, password hidden */
+	char		*redis;			/* URL as shown: no password */
 	struct redis_url redis_url;
-	unsigned	 redis_timeout_ms;	/* connect + PING deadline */
-	unsigned	 poll_ms;		/* get_message timeout */
+	char		*password_file;
+	_Atomic unsigned redis_timeout_ms;	/* connect + PING deadline */
+	_Atomic unsigned poll_ms;		/* get_message timeout */
 	unsigned	 threads;
-	unsigned	 heartbeat_ms;
-	unsigned	 retry_ms;
-	unsigned	 ring_size;
+	_Atomic unsigned heartbeat_ms;
+	_Atomic unsigned retry_ms;
+	_Atomic unsigned ring_size;
 	enum frame_format format;
 	char		*user_prefix;
 	char		*upload_prefix;
-	unsigned	 max_uploads;
+	_Atomic unsigned max_uploads;
 	unsigned	 max_connections;	/* 0: from RLIMIT_NOFILE */
 	unsigned	 conn_memory;		/* MHD pool per connection */
 	unsigned	 client_timeout_s;	/* idle non-suspended clients */
+	int		 demo;			/* serve the demo page at / */
 	enum log_level	 log_level;
 };
 
@@ -54,8 +70,19 @@ enum config_parse_result {
 
 void	config_init(struct config *);
 void	config_free(struct config *);
+/*
+ * The command line, and the configuration file it names with -c (or the
+ * default file, when that exists); flags override the file.  Call it on a
+ * config fresh from config_init().
+ */
 enum config_parse_result config_parse_args(struct config *, int, char **,
 	    char *err, size_t errlen);
+/*
+ * SIGHUP: copy into run the settings of next that can change live, and
+ * log each change; a changed setting that needs a restart is logged as
+ * such and left alone.  Returns how many settings changed.
+ */
+int	config_reload(struct config *run, const struct config *next);
 void	config_usage(FILE *);
 
 /*

@@ -24,6 +24,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,11 +48,15 @@
 #define HTTP_ALLOW	"GET, HEAD, OPTIONS"
 #define HTTP_FD_RESERVE	64	/* descriptors kept for Redis, logs, ... */
 
+extern const char	 http_demo_html[];	/* demo_html.c */
+extern const size_t	 http_demo_html_len;
+
 struct http {
 	struct MHD_Daemon	*d;
 	const struct config	*cfg;
 	struct hub		*hub;
 	struct broker		*broker;
+	pthread_mutex_t		 hello_lock;	/* swapped by http_reload */
 	struct frame		*hello;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
 };
@@ -113,6 +118,25 @@ http_options(struct MHD_Connection *conn)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, HTTP_ALLOW);
 	r = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result
+http_demo(struct MHD_Connection *conn)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 r;
+
+	resp = MHD_create_response_from_buffer(http_demo_html_len,
+	    (void *)http_demo_html, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/html; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-cache");
+	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return r;
 }
@@ -286,9 +310,11 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	s->conn = conn;
 	s->suspend = http_suspend;
 	s->resume = http_resume;
-	/* nobody else sees s yet: no lock needed for the opening frame */
+	/* nobody else sees s yet: no stream lock for the opening frame */
+	pthread_mutex_lock(&h->hello_lock);
 	if (ring_push(&s->ring, h->hello) == -1)
 		fatalx("http_events: ring too small for the opening frame");
+	pthread_mutex_unlock(&h->hello_lock);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
 	    http_stream_reader, s, NULL);
 	if (resp == NULL) {
@@ -339,13 +365,21 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			    "method not allowed: use GET");
 		return http_events(h, conn, head, con_cls);
 	}
+	if (h->cfg->demo && (strcmp(url, "/") == 0 ||
+	    strcmp(url, "/demo.html") == 0)) {
+		if (!get && !head)
+			return http_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "method not allowed: use GET");
+		return http_demo(conn);
+	}
 	if (strcmp(url, "/healthz") == 0) {
 		if (!get && !head)
 			return http_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 			    "method not allowed: use GET");
 		return http_healthz(h, conn);
 	}
-	return http_text(conn, MHD_HTTP_NOT_FOUND,
+	return http_text(conn, MHD_HTTP_NOT_FOUND, h->cfg->demo ?
+	    "not found: streams are at /events?user=ID&upload=ID, the demo at /" :
 	    "not found: streams are at /events?user=ID&upload=ID");
 }
 
@@ -472,6 +506,7 @@ http_start(const struct config *cfg, struct hub *hub, struct broker *broker,
 	h->cfg = cfg;
 	h->hub = hub;
 	h->broker = broker;
+	pthread_mutex_init(&h->hello_lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &h->started);
 	if ((h->hello = http_hello(cfg)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -514,6 +549,24 @@ bad:
 	frame_unref(h->hello);
 	free(h);
 	return NULL;
+}
+
+void
+http_reload(struct http *h)
+{
+	struct frame	*f;
+
+	/* the retry: of new streams and of streams closed as too slow */
+	if ((f = http_hello(h->cfg)) == NULL ||
+	    http_slow_final(h->cfg, h->hub) == -1) {
+		frame_unref(f);
+		log_warnx("reload: out of memory; retry: unchanged");
+		return;
+	}
+	pthread_mutex_lock(&h->hello_lock);
+	frame_unref(h->hello);
+	h->hello = f;
+	pthread_mutex_unlock(&h->hello_lock);
 }
 
 struct http_final {
@@ -567,5 +620,6 @@ http_stop(struct http *h, unsigned timeout_ms)
 		    "closing them", atomic_load(&hs->streams_open), timeout_ms);
 	MHD_stop_daemon(h->d);
 	frame_unref(h->hello);
+	pthread_mutex_destroy(&h->hello_lock);
 	free(h);
 }

@@ -14,6 +14,8 @@ struct http;
 
 struct http	*http_start(const struct config *, struct hub *,
 		    struct broker *, char *err, size_t errlen);
+/* SIGHUP: apply the live settings http.c keeps copies of (retry:) */
+void		 http_reload(struct http *);
 /*
  * Stop accepting, end every stream after a final jittered retry:, wait
  * up to timeout_ms for them to finish, then stop the daemon.

@@ -50,6 +50,33 @@ main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
 	*last = now;
 }
 
+/*
+ * SIGHUP: read the file and the flags again into a fresh config; a bad
+ * file changes nothing, a good one changes what can change live.
+ */
+static void
+main_reload(struct config *cfg, struct http *http, int argc, char **argv)
+{
+	struct config	 next;
+	char		 err[CONFIG_ERRLEN];
+
+	config_init(&next);
+	if (config_parse_args(&next, argc, argv, err, sizeof(err)) !=
+	    CONFIG_OK) {
+		log_errorx("reload: %s; keeping the running configuration",
+		    err);
+		config_free(&next);
+		return;
+	}
+	if (!next.config_loaded)
+		log_info("reload: no configuration file at %s",
+		    next.config_file);
+	if (config_reload(cfg, &next) == 0)
+		log_info("reload: nothing changed that can change live");
+	http_reload(http);
+	config_free(&next);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -72,11 +99,21 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	case CONFIG_ERROR:
-		fprintf(stderr, "sserelay: %s\n", err);
+		/* file errors as FILE:LINE: message, like a compiler's */
+		fprintf(stderr, "%s%s\n", cfg.error_in_file ? "" : "sserelay: ",
+		    err);
 		config_free(&cfg);
 		return 1;
 	}
 	log_set_level(cfg.log_level);
+	if (cfg.check_only) {
+		/* the same checks startup makes, short of binding and Redis */
+		printf("configuration OK\n");
+		config_free(&cfg);
+		return 0;
+	}
+	if (cfg.config_loaded)
+		log_info("configuration read from %s", cfg.config_file);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -109,7 +146,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: no configuration file to reload");
+			main_reload(&cfg, http, argc, argv);
 			continue;
 		}
 		log_info("%s: draining streams and stopping",
