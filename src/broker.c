@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "broker.h"
@@ -44,6 +43,7 @@
 #include "hub.h"
 #include "log.h"
 #include "sse.h"
+#include "util.h"
 
 #define BROKER_PING_IDLE_MS	1000
 #define BROKER_BACKOFF_MIN_MS	100
@@ -67,25 +67,6 @@ struct broker {
 	uint64_t		 next_attempt_ms;
 	int			 warned;	/* lost/down already said */
 };
-
-static uint64_t
-broker_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint32_t
-broker_random(void)
-{
-	uint32_t	 r;
-
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (uint32_t)random();
-	return r;
-}
 
 struct broker_stats *
 broker_stats(struct broker *b)
@@ -119,8 +100,8 @@ broker_lost(struct broker *b, const char *why)
 	b->warned = 1;
 	broker_disconnect(b);
 	b->attempts = 0;
-	b->next_attempt_ms = broker_now_ms() + BROKER_BACKOFF_MIN_MS / 2 +
-	    broker_random() % (BROKER_BACKOFF_MIN_MS / 2);
+	b->next_attempt_ms = util_now_ms() + BROKER_BACKOFF_MIN_MS / 2 +
+	    util_random() % (BROKER_BACKOFF_MIN_MS / 2);
 	atomic_fetch_add(&b->stats.reconnects, 1);
 }
 
@@ -208,7 +189,7 @@ broker_try_connect(struct broker *b, uint64_t now)
 		    broker_where(b));
 		b->warned = 0;
 		b->attempts = 0;
-		b->last_rx_ms = broker_now_ms();
+		b->last_rx_ms = util_now_ms();
 		b->ping_sent_ms = 0;
 		atomic_store(&b->stats.redis_up, 1);
 		return;
@@ -225,7 +206,7 @@ broker_try_connect(struct broker *b, uint64_t now)
 		base = cap;
 	b->attempts++;
 	/* half fixed, half random: instances do not retry in step */
-	delay = base / 2 + broker_random() % (base / 2 + 1);
+	delay = base / 2 + util_random() % (base / 2 + 1);
 	b->next_attempt_ms = now + delay;
 }
 
@@ -308,13 +289,13 @@ static void
 broker_step(struct broker *b)
 {
 	struct pollfd	 pfd;
-	uint64_t	 now = broker_now_ms();
+	uint64_t	 now = util_now_ms();
 	int		 n;
 
 	if (b->c == NULL) {
 		if (now >= b->next_attempt_ms) {
 			broker_try_connect(b, now);
-			now = broker_now_ms();
+			now = util_now_ms();
 		}
 		if (b->c == NULL) {
 			uint64_t wait = b->next_attempt_ms > now ?
@@ -345,7 +326,7 @@ broker_step(struct broker *b)
 	pfd.fd = b->c->fd;
 	pfd.events = POLLIN;
 	n = poll(&pfd, 1, (int)b->cfg->poll_ms);
-	now = broker_now_ms();
+	now = util_now_ms();
 	if (n > 0) {
 		if (redisBufferRead(b->c) != REDIS_OK) {
 			broker_lost(b, b->c->errstr[0] ? b->c->errstr :
@@ -388,7 +369,7 @@ broker_start(const struct config *cfg, struct hub *hub, char *err,
 	}
 	b->cfg = cfg;
 	b->hub = hub;
-	snprintf(b->epoch, sizeof(b->epoch), "%08" PRIx32, broker_random());
+	snprintf(b->epoch, sizeof(b->epoch), "%08" PRIx32, util_random());
 	if ((e = pthread_create(&b->thread, NULL, broker_main, b)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(e));
 		free(b);

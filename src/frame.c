@@ -30,6 +30,21 @@ frame_new(const void *p, size_t len)
 }
 
 struct frame *
+frame_retry(unsigned long ms, const char *comment)
+{
+	struct sbuf	 b;
+	struct frame	*f = NULL;
+
+	sbuf_init(&b);
+	if (sse_retry(&b, ms) == 0 &&
+	    (comment == NULL || sse_comment(&b, comment) == 0) &&
+	    sse_end(&b) == 0)
+		f = frame_new(b.data, b.len);
+	sbuf_free(&b);
+	return f;
+}
+
+struct frame *
 frame_ref(struct frame *f)
 {
 	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);

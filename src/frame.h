@@ -36,6 +36,8 @@ struct frame	*frame_new(const void *, size_t);
 struct frame	*frame_message(const char *id, const char *channel,
 		    size_t channel_len, const char *payload, size_t payload_len,
 		    enum frame_format);
+/* "retry: <ms>\n", then ": <comment>\n" unless comment is NULL, then "\n" */
+struct frame	*frame_retry(unsigned long ms, const char *comment);
 struct frame	*frame_ref(struct frame *);
 void		 frame_unref(struct frame *);
 

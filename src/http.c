@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -42,8 +41,8 @@
 #include "hub.h"
 #include "log.h"
 #include "query.h"
-#include "sse.h"
 #include "stream.h"
+#include "util.h"
 
 #define HTTP_ALLOW	"GET, HEAD, OPTIONS"
 #define HTTP_FD_RESERVE	64	/* descriptors kept for Redis, logs, ... */
@@ -458,32 +457,20 @@ http_address(const struct config *cfg, struct sockaddr_storage *ss,
 	return 0;
 }
 
+/* what every stream opens with: the retry: and a comment, flushed at once */
 static struct frame *
 http_hello(const struct config *cfg)
 {
-	struct sbuf	 b;
-	struct frame	*f = NULL;
-
-	sbuf_init(&b);
-	if (sse_retry(&b, cfg->retry_ms) == 0 &&
-	    sse_comment(&b, "sserelay") == 0 && sse_end(&b) == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	return f;
+	return frame_retry(cfg->retry_ms, "sserelay");
 }
 
 /* a stream closed as too slow tells its client when to come back */
 static int
 http_slow_final(const struct config *cfg, struct hub *hub)
 {
-	struct sbuf	 b;
-	struct frame	*f = NULL;
+	struct frame	*f;
 
-	sbuf_init(&b);
-	if (sse_retry(&b, cfg->retry_ms) == 0 && sse_end(&b) == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	if (f == NULL)
+	if ((f = frame_retry(cfg->retry_ms, NULL)) == NULL)
 		return -1;
 	hub_set_slow_final(hub, f);
 	frame_unref(f);
@@ -577,20 +564,10 @@ static struct frame *
 http_final_frame(void *arg)
 {
 	struct http_final *hf = arg;
-	struct sbuf	 b;
-	struct frame	*f = NULL;
-	uint32_t	 r;
-	unsigned long	 ms;
 
 	/* spread the clients' return over one more retry interval */
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (uint32_t)random();
-	ms = hf->retry_ms + (hf->retry_ms ? r % (hf->retry_ms + 1) : 0);
-	sbuf_init(&b);
-	if (sse_retry(&b, ms) == 0 && sse_end(&b) == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	return f;
+	return frame_retry(hf->retry_ms +
+	    (hf->retry_ms ? util_random() % (hf->retry_ms + 1) : 0), NULL);
 }
 
 void

@@ -23,25 +23,17 @@
 #include "http.h"
 #include "hub.h"
 #include "log.h"
+#include "util.h"
 
 #define MAIN_DRAIN_MS	1500	/* SIGTERM: time the streams get to end */
 #define MAIN_TICK_MS	100	/* heartbeat granularity */
-
-static uint64_t
-main_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* queue the pings that are due, spread over the interval (see hub.c) */
 static void
 main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
     uint64_t *last)
 {
-	uint64_t	 now = main_now_ms();
+	uint64_t	 now = util_now_ms();
 
 	hub_lock(hub);
 	hub_heartbeat_locked(hub, now - *last, cfg->heartbeat_ms, ping);
@@ -138,7 +130,7 @@ main(int argc, char **argv)
 	    cfg.format == FRAME_FORMAT_RAW ? "raw" : "json", cfg.heartbeat_ms,
 	    cfg.ring_size);
 
-	last_hb = main_now_ms();
+	last_hb = util_now_ms();
 	for (;;) {
 		if ((sig = sigtimedwait(&set, NULL, &tick)) == -1) {
 			if (errno == EAGAIN)
