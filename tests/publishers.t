@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+'use strict';
+// The example publishers on their own (examples/publish.sh with redis-cli,
+// publish.py with Debian's /usr/bin/python3 and redis-py, publish.js with npm
+// redis): a Redis subscriber must see exactly the simulated upload (11
+// progress messages, then the notification), the URL must come from -u or
+// REDIS_URL (the option wins), a password in the URL must work and never be
+// printed, DELAY_MS must be honoured, and every failure (Redis unreachable,
+// wrong password, invalid id) must end with a non-zero exit status.
+// tests/demo.t runs the same publishers against the daemon and a browser.
+//
+// Needs redis-cli, /usr/bin/python3 with redis-py (python3-redis) and
+// SSERELAY_JS_MODULES with npm redis; skips without them unless
+// SSERELAY_REQUIRE_ALL=1.
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const h = require(path.join(__dirname, 'js', 'harness.js'));
+const { ok, is, diag } = h;
+
+const PYTHON = '/usr/bin/python3';
+const EXAMPLES = path.resolve(process.env.TESTS_SRCDIR || __dirname, '..', 'examples');
+const FILES = ['publish.sh', 'publish.py', 'publish.js'];
+
+function inPath(prog, extraDirs = []) {
+  for (const d of [...extraDirs, ...(process.env.PATH || '').split(':')]) {
+    const p = path.join(d || '.', prog);
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (_) { /* next */ }
+  }
+  return null;
+}
+
+h.checkPrerequisites();
+for (const f of FILES) {
+  if (!fs.existsSync(path.join(EXAMPLES, f))) {
+    process.stdout.write(`not ok 1 - ${path.join(EXAMPLES, f)} is missing (TESTS_SRCDIR=${process.env.TESTS_SRCDIR || ''})\n1..1\n`);
+    process.exit(1);
+  }
+}
+const redisDir = process.env.REDIS_SERVER ? path.dirname(process.env.REDIS_SERVER) : null;
+const redisCli = inPath('redis-cli', redisDir ? [redisDir] : []);
+if (!redisCli) h.skipAll('redis-cli not found (apt-get install redis-tools)');
+if (spawnSync(PYTHON, ['-c', 'import redis'], { stdio: 'ignore' }).status !== 0) {
+  h.skipAll(`${PYTHON} cannot import redis (apt-get install python3-redis)`);
+}
+h.loadModule('redis');
+const nodeModules = path.join(path.resolve(process.env.SSERELAY_JS_MODULES), 'node_modules');
+
+let runs = 0;
+// Runs one publisher with args and env; resolves with { code, output, ms }.
+function run(file, args, env = {}) {
+  const cmd = { 'publish.sh': '/bin/sh', 'publish.py': PYTHON, 'publish.js': process.execPath }[file];
+  const base = { ...process.env };
+  delete base.REDIS_URL;
+  delete base.DELAY_MS;
+  const t0 = Date.now();
+  const child = h.spawnLogged(cmd, [path.join(EXAMPLES, file), ...args], `${file}.${++runs}.log`, {
+    env: { ...base, PATH: `${path.dirname(redisCli)}:${process.env.PATH || ''}`, NODE_PATH: nodeModules, DELAY_MS: '0', ...env },
+  });
+  const timer = setTimeout(() => { try { process.kill(child.pid, 'SIGKILL'); } catch (_) { /* gone */ } }, 20000);
+  return child.exited.then((r) => { clearTimeout(timer); return { ...r, output: child.output, ms: Date.now() - t0 }; });
+}
+
+// A raw RESP subscriber: collects [channel, payload] of every message.
+async function subscriber(port, channels) {
+  const sock = net.createConnection({ host: '127.0.0.1', port });
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  const got = [];
+  let confirmed = 0;
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const r = h.Resp.parse(buf, 0);
+      if (!r) break;
+      buf = buf.subarray(r[1]);
+      const [kind, ch, payload] = r[0].map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : x));
+      if (kind === 'subscribe') confirmed++;
+      else if (kind === 'message') got.push([ch, payload]);
+    }
+  });
+  const args = ['SUBSCRIBE', ...channels];
+  sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  await h.waitFor(() => confirmed === channels.length, 'SUBSCRIBE confirmations', 5000);
+  h.onCleanup(() => sock.destroy());
+  return { got, close: () => sock.destroy() };
+}
+
+function expected(upload, user) {
+  const want = [];
+  for (let p = 0; p <= 100; p += 10) want.push([`upload:${upload}`, `{"pct":${p}}`]);
+  want.push([`user:${user}`, `{"type":"notification","text":"Upload ${upload} finished"}`]);
+  return want;
+}
+
+h.run(async () => {
+  const tmp = h.makeTmpDir('publishers');
+  const redis = await h.startRedis();
+  const sub = await subscriber(redis.port, ['upload:p1', 'upload:p2', 'upload:p3', 'user:bob', 'user:alice', 'upload:u7']);
+
+  // A second Redis that wants a password.
+  const authPort = await h.freePort();
+  fs.mkdirSync(path.join(tmp, 'redis-auth'));
+  const authRedis = h.spawnLogged(process.env.REDIS_SERVER || inPath('redis-server'),
+    ['--port', String(authPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', path.join(tmp, 'redis-auth'), '--requirepass', 's3cr3t-pw'], 'redis-auth.log');
+  h.onCleanup(() => h.stopChild(authRedis, { ms: 3000 }));
+  await h.waitFor(() => /Ready to accept connections/.test(authRedis.output), 'password redis-server ready', 10000);
+
+  const deadPort = await h.freePort(); // nothing listens there
+
+  const uploads = { 'publish.sh': 'p1', 'publish.py': 'p2', 'publish.js': 'p3' };
+  for (const file of FILES) {
+    const up = uploads[file];
+    diag(`---- examples/${file}`);
+
+    // The URL from -u, overriding a wrong REDIS_URL.
+    sub.got.length = 0;
+    let r = await run(file, ['-u', redis.url, up, 'bob'], { REDIS_URL: `redis://127.0.0.1:${deadPort}`, DELAY_MS: '30' });
+    ok(r.code === 0, `${file} -u URL ${up} bob: exits 0 (-u wins over REDIS_URL)`, h.tail(r.output));
+    await h.waitFor(() => sub.got.length >= 12, '12 messages', 5000).catch((e) => diag(e.message));
+    is(sub.got, expected(up, 'bob'), `${file}: a subscriber sees 0..100 % on upload:${up}, then the notification on user:bob`);
+    ok(r.ms >= 300, `${file}: DELAY_MS=30 paces the 10 steps (took ${r.ms} ms)`);
+    ok(r.output.split('\n').filter((l) => / -> 1 subscriber\(s\)$/.test(l)).length === 12,
+      `${file}: prints each PUBLISH with its subscriber count`, r.output);
+
+    // Defaults: upload u7, user alice; the URL from REDIS_URL.
+    sub.got.length = 0;
+    r = await run(file, [], { REDIS_URL: redis.url });
+    ok(r.code === 0, `${file} with no arguments, REDIS_URL set: exits 0`, h.tail(r.output));
+    await h.waitFor(() => sub.got.length >= 12, '12 messages', 5000).catch((e) => diag(e.message));
+    is(sub.got, expected('u7', 'alice'), `${file}: defaults are upload u7 and user alice`);
+
+    // A password in the URL works and is never printed.
+    for (const url of [`redis://:s3cr3t-pw@127.0.0.1:${authPort}`, `redis://default:s3cr3t-pw@127.0.0.1:${authPort}/2`]) {
+      r = await run(file, ['-u', url, up, 'bob']);
+      ok(r.code === 0 && / -> 0 subscriber\(s\)$/m.test(r.output), `${file} -u ${url.replace('s3cr3t-pw', '***')}: AUTH works`, h.tail(r.output));
+      ok(!r.output.includes('s3cr3t-pw'), `${file}: the password is not printed`, r.output);
+    }
+    r = await run(file, ['-u', `redis://default:wrong-pw@127.0.0.1:${authPort}`, up, 'bob']);
+    ok(r.code !== 0 && r.code !== null, `${file}: wrong password: non-zero exit (${r.code})`, h.tail(r.output));
+    ok(!r.output.includes('wrong-pw'), `${file}: wrong password: not printed either`, r.output);
+    r = await run(file, ['-u', `redis://127.0.0.1:${authPort}`, up, 'bob']);
+    ok(r.code !== 0 && r.code !== null && /NOAUTH|[Aa]uthentication/.test(r.output),
+      `${file}: no password where one is required: non-zero exit and Redis's reason`, h.tail(r.output));
+
+    // Failures.
+    sub.got.length = 0;
+    r = await run(file, [up, 'bob'], { REDIS_URL: `redis://127.0.0.1:${deadPort}` });
+    ok(r.code !== 0 && r.code !== null, `${file}: Redis unreachable: non-zero exit (${r.code}, ${r.ms} ms)`, h.tail(r.output));
+    ok(r.output.includes(`127.0.0.1:${deadPort}`), `${file}: Redis unreachable: the message names the server`, r.output);
+    r = await run(file, ['-u', redis.url, 'bad id', 'bob']);
+    ok(r.code !== 0 && r.code !== null, `${file}: invalid upload id: non-zero exit (${r.code})`, h.tail(r.output));
+    r = await run(file, ['-u', redis.url, up, 'bob/x']);
+    ok(r.code !== 0 && r.code !== null, `${file}: invalid user id: non-zero exit (${r.code})`, h.tail(r.output));
+    r = await run(file, ['-u', redis.url, up, 'bob'], { DELAY_MS: 'soon' });
+    ok(r.code !== 0 && r.code !== null, `${file}: DELAY_MS not a number: non-zero exit (${r.code})`, h.tail(r.output));
+    await h.sleep(100);
+    is(sub.got, [], `${file}: nothing was published by the failing runs`);
+  }
+
+  // redis-cli style -h/-p for the shell version.
+  sub.got.length = 0;
+  const r = await run('publish.sh', ['-h', '127.0.0.1', '-p', String(redis.port), 'p1', 'bob']);
+  ok(r.code === 0, 'publish.sh -h HOST -p PORT: exits 0', h.tail(r.output));
+  await h.waitFor(() => sub.got.length >= 12, '12 messages', 5000).catch((e) => diag(e.message));
+  is(sub.got, expected('p1', 'bob'), 'publish.sh -h/-p: the same messages');
+  sub.close();
+}, { timeoutMs: 120000 });
