@@ -163,14 +163,15 @@ h.run(async () => {
     'nothing overflows sideways in a 390 px wide window');
   await h.waitStreams(port, 1);
 
-  // Record every value each bar shows (one per event, in order).
+  // Record every value each bar takes, in order: one mutation record per
+  // change, even when several events are handled in one task; each record
+  // holds the value before it, the element the last one.
   await page.evaluate(() => {
-    window.__pcts = {};
+    window.__pctOld = {};
     for (const li of document.querySelectorAll('#uploads [data-upload]')) {
-      const seen = window.__pcts[li.dataset.upload] = [li.dataset.pct];
-      new MutationObserver(() => {
-        if (seen[seen.length - 1] !== li.dataset.pct) seen.push(li.dataset.pct);
-      }).observe(li, { attributes: true, attributeFilter: ['data-pct'] });
+      const olds = window.__pctOld[li.dataset.upload] = [];
+      new MutationObserver((records) => { for (const r of records) olds.push(r.oldValue); })
+        .observe(li, { attributes: true, attributeFilter: ['data-pct'], attributeOldValue: true });
     }
   });
 
@@ -195,7 +196,14 @@ h.run(async () => {
   for (const u of s.uploads) {
     is([u.pct, u.value, u.shown, u.state], ['100', 100, '100 %', 'done'], `bar ${u.id} (${UPLOADS[u.id]}) reaches 100 % and shows complete`);
   }
-  const pcts = await page.evaluate(() => window.__pcts);
+  const pcts = await page.evaluate(() => {
+    const out = {};
+    for (const li of document.querySelectorAll('#uploads [data-upload]')) {
+      const seq = [...window.__pctOld[li.dataset.upload], li.dataset.pct];
+      out[li.dataset.upload] = seq.filter((v, i) => i === 0 || v !== seq[i - 1]);
+    }
+    return out;
+  });
   for (const id of Object.keys(UPLOADS)) {
     is(pcts[id], ['0', '10', '20', '30', '40', '50', '60', '70', '80', '90', '100'], `bar ${id} went through every step`);
   }
