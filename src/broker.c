@@ -58,8 +58,6 @@ struct broker {
 	struct broker_stats	 stats;
 
 	redisContext		*c;
-	char			 epoch[9];
-	uint64_t		 seq;
 
 	uint64_t		 last_rx_ms;
 	uint64_t		 ping_sent_ms;	/* 0: no PING outstanding */
@@ -187,6 +185,10 @@ broker_try_connect(struct broker *b, uint64_t now)
 		log_info("redis: subscribed to %s* and %s* on %s",
 		    b->cfg->user_prefix, b->cfg->upload_prefix,
 		    broker_where(b));
+		hub_lock(b->hub);
+		hub_outage_locked(b->hub);
+		hub_wake_locked(b->hub);
+		hub_unlock(b->hub);
 		b->warned = 0;
 		b->attempts = 0;
 		b->last_rx_ms = util_now_ms();
@@ -211,10 +213,11 @@ broker_try_connect(struct broker *b, uint64_t now)
 }
 
 static void
-broker_message(struct broker *b, redisReply *r)
+broker_message(struct broker *b, redisReply *r, uint64_t now)
 {
 	redisReply	*ch, *payload;
 	struct frame	*f;
+	uint64_t	 seq;
 	char		 id[40];
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
@@ -230,10 +233,9 @@ broker_message(struct broker *b, redisReply *r)
 	    REDIS_REPLY_STRING)
 		return;
 	atomic_fetch_add_explicit(&b->stats.messages, 1, memory_order_relaxed);
-	b->seq++;
-	if (!hub_has_locked(b->hub, ch->str, ch->len))
-		return;
-	snprintf(id, sizeof(id), "%s-%" PRIu64, b->epoch, b->seq);
+	/* encoded even with no subscriber: a resume may want it */
+	seq = hub_next_seq_locked(b->hub);
+	hub_event_id(b->hub, seq, id, sizeof(id));
 	f = frame_message(id, ch->str, ch->len, payload->str, payload->len,
 	    b->cfg->format);
 	if (f == NULL) {
@@ -241,7 +243,7 @@ broker_message(struct broker *b, redisReply *r)
 		    (int)ch->len, ch->str);
 		return;
 	}
-	hub_fanout_locked(b->hub, ch->str, ch->len, f);
+	hub_publish_locked(b->hub, ch->str, ch->len, seq, now, f);
 	frame_unref(f);
 }
 
@@ -249,8 +251,9 @@ broker_message(struct broker *b, redisReply *r)
 static int
 broker_drain(struct broker *b)
 {
-	void	*reply;
-	int	 r = 0;
+	void		*reply;
+	uint64_t	 now = util_now_ms();
+	int		 r = 0;
 
 	hub_lock(b->hub);
 	for (;;) {
@@ -264,7 +267,7 @@ broker_drain(struct broker *b)
 			log_warnx("redis: error reply: %s",
 			    ((redisReply *)reply)->str);
 		else
-			broker_message(b, reply);
+			broker_message(b, reply, now);
 		freeReplyObject(reply);
 	}
 	hub_wake_locked(b->hub);
@@ -369,7 +372,6 @@ broker_start(const struct config *cfg, struct hub *hub, char *err,
 	}
 	b->cfg = cfg;
 	b->hub = hub;
-	snprintf(b->epoch, sizeof(b->epoch), "%08" PRIx32, util_random());
 	if ((e = pthread_create(&b->thread, NULL, broker_main, b)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(e));
 		free(b);

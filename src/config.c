@@ -57,6 +57,9 @@ config_init(struct config *c)
 	c->max_connections = 0;
 	c->conn_memory = 8192;
 	c->client_timeout_s = 60;
+	c->history_size = 100;
+	c->history_ttl_s = 300;
+	c->history_bytes = 64 << 20;
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -371,6 +374,9 @@ enum {
 	OPT_CONN_MEMORY,
 	OPT_CLIENT_TIMEOUT,
 	OPT_DEMO,
+	OPT_HISTORY_SIZE,
+	OPT_HISTORY_TTL,
+	OPT_HISTORY_MEMORY,
 };
 
 /*
@@ -400,6 +406,9 @@ static const struct config_key {
 	{ "conn-memory",	 OPT_CONN_MEMORY, 1, 0 },
 	{ "client-timeout",	 OPT_CLIENT_TIMEOUT, 1, 0 },
 	{ "demo",		 OPT_DEMO, 0, 0 },
+	{ "history-size",	 OPT_HISTORY_SIZE, 1, 0 },
+	{ "history-ttl",	 OPT_HISTORY_TTL, 1, 0 },
+	{ "history-memory",	 OPT_HISTORY_MEMORY, 1, 0 },
 	{ "log-level",		 'L', 1, 1 },
 	{ NULL, 0, 0, 0 },
 };
@@ -425,6 +434,9 @@ static const struct option config_longopts[] = {
 	{ "conn-memory",	required_argument, NULL, OPT_CONN_MEMORY },
 	{ "client-timeout",	required_argument, NULL, OPT_CLIENT_TIMEOUT },
 	{ "demo",		no_argument,	   NULL, OPT_DEMO },
+	{ "history-size",	required_argument, NULL, OPT_HISTORY_SIZE },
+	{ "history-ttl",	required_argument, NULL, OPT_HISTORY_TTL },
+	{ "history-memory",	required_argument, NULL, OPT_HISTORY_MEMORY },
 	{ "log-level",		required_argument, NULL, 'L' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -468,6 +480,11 @@ config_usage(FILE *fp)
 "      --client-timeout SECONDS close connections idle that long; streams\n"
 "                               waiting for events are not idle; 0: never [60]\n"
 "      --demo                   serve the demo page at / [off]\n"
+"      --history-size N         messages kept per channel for Last-Event-ID\n"
+"                               resume; 0: none [100]\n"
+"      --history-ttl SECONDS    how long a message is kept for resume [300]\n"
+"      --history-memory BYTES   all history together, at most (suffix k, M\n"
+"                               or G allowed); oldest dropped first [64M]\n"
 "  -L, --log-level LEVEL        error, warn, info or debug [info]\n"
 "  -V, --version                print the version and exit\n"
 "  -h, --help                   print this help and exit\n"
@@ -497,6 +514,31 @@ config_key_by_name(const char *name)
 		if (strcmp(k->name, name) == 0)
 			return k;
 	return NULL;
+}
+
+/* bytes, with an optional k, M or G suffix (powers of 1024) */
+static int
+config_bytes(const char *s, size_t min, size_t max, size_t *out)
+{
+	char			*end;
+	unsigned long long	 v, mul = 1;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1ULL << 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1ULL << 20, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1ULL << 30, end++;
+	if (*end != '\0' || v > max / mul || v * mul < min)
+		return -1;
+	*out = (size_t)(v * mul);
+	return 0;
 }
 
 static int
@@ -622,6 +664,24 @@ config_set(struct config *c, int id, const char *v, char *err, size_t errlen)
 			return config_err(err, errlen, "expected seconds from 0 "
 			    "to 86400, got '%s'", v);
 		c->client_timeout_s = (unsigned)n;
+		return 0;
+	case OPT_HISTORY_SIZE:
+		if (config_number(v, 0, 100000, &n) == -1)
+			return config_err(err, errlen, "expected 0 to 100000, "
+			    "got '%s'", v);
+		c->history_size = (unsigned)n;
+		return 0;
+	case OPT_HISTORY_TTL:
+		if (config_number(v, 1, 86400, &n) == -1)
+			return config_err(err, errlen, "expected seconds from 1 "
+			    "to 86400, got '%s'", v);
+		c->history_ttl_s = (unsigned)n;
+		return 0;
+	case OPT_HISTORY_MEMORY:
+		if (config_bytes(v, 1 << 20, (size_t)64 << 30,
+		    &c->history_bytes) == -1)
+			return config_err(err, errlen, "expected bytes from 1M "
+			    "to 64G (suffix k, M or G allowed), got '%s'", v);
 		return 0;
 	case OPT_DEMO:
 		if (config_yesno(v, &b) == -1)
@@ -880,6 +940,12 @@ config_differs(const struct config *a, const struct config *b, int id)
 		return a->client_timeout_s != b->client_timeout_s;
 	case OPT_DEMO:
 		return a->demo != b->demo;
+	case OPT_HISTORY_SIZE:
+		return a->history_size != b->history_size;
+	case OPT_HISTORY_TTL:
+		return a->history_ttl_s != b->history_ttl_s;
+	case OPT_HISTORY_MEMORY:
+		return a->history_bytes != b->history_bytes;
 	case 'L':
 		return a->log_level != b->log_level;
 	}

@@ -59,6 +59,9 @@ struct config {
 	unsigned	 conn_memory;		/* MHD pool per connection */
 	unsigned	 client_timeout_s;	/* idle non-suspended clients */
 	int		 demo;			/* serve the demo page at / */
+	unsigned	 history_size;		/* per channel; 0: none */
+	unsigned	 history_ttl_s;
+	size_t		 history_bytes;		/* all channels together */
 	enum log_level	 log_level;
 };
 

@@ -45,6 +45,21 @@ frame_retry(unsigned long ms, const char *comment)
 }
 
 struct frame *
+frame_reset(const char *id, const char *reason)
+{
+	struct sbuf	 b;
+	struct frame	*f = NULL;
+
+	sbuf_init(&b);
+	if (sse_id(&b, id, strlen(id)) == 0 && sse_event(&b, "reset") == 0 &&
+	    sbuf_printf(&b, "data: {\"reason\":\"%s\"}\n", reason) == 0 &&
+	    sse_end(&b) == 0)
+		f = frame_new(b.data, b.len);
+	sbuf_free(&b);
+	return f;
+}
+
+struct frame *
 frame_ref(struct frame *f)
 {
 	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);

@@ -38,6 +38,8 @@ struct frame	*frame_message(const char *id, const char *channel,
 		    enum frame_format);
 /* "retry: <ms>\n", then ": <comment>\n" unless comment is NULL, then "\n" */
 struct frame	*frame_retry(unsigned long ms, const char *comment);
+/* "id: <id>\nevent: reset\ndata: {\"reason\":\"<reason>\"}\n\n" */
+struct frame	*frame_reset(const char *id, const char *reason);
 struct frame	*frame_ref(struct frame *);
 void		 frame_unref(struct frame *);
 

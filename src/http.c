@@ -38,6 +38,7 @@
 #include "config.h"
 #include "frame.h"
 #include "http.h"
+#include "history.h"
 #include "hub.h"
 #include "log.h"
 #include "query.h"
@@ -145,9 +146,11 @@ http_healthz(struct http *h, struct MHD_Connection *conn)
 {
 	struct broker_stats	*bs = broker_stats(h->broker);
 	struct hub_stats	*hs = hub_stats(h->hub);
-	struct json_object	*o;
+	struct json_object	*o, *resets;
+	struct history_stats	 hist;
 	struct MHD_Response	*resp;
 	struct timespec		 now;
+	size_t			 i;
 	const char		*s;
 	size_t			 len;
 	enum MHD_Result		 r;
@@ -176,6 +179,25 @@ http_healthz(struct http *h, struct MHD_Connection *conn)
 	    (int64_t)atomic_load(&bs->messages)));
 	JADD("redis_reconnects", json_object_new_int64(
 	    (int64_t)atomic_load(&bs->reconnects)));
+	JADD("resumes", json_object_new_int64(
+	    (int64_t)atomic_load(&hs->resumes)));
+	JADD("replayed", json_object_new_int64(
+	    (int64_t)atomic_load(&hs->replayed)));
+	if ((resets = json_object_new_object()) != NULL) {
+		for (i = 0; i < HUB_RESET_REASONS; i++)
+			json_object_object_add(resets, hub_reset_reasons[i],
+			    json_object_new_int64(
+			    (int64_t)atomic_load(&hs->resets[i])));
+		JADD("resets", resets);
+	}
+	hub_history_stats(h->hub, &hist);
+	JADD("history_messages", json_object_new_int64(
+	    (int64_t)hist.messages));
+	JADD("history_bytes", json_object_new_int64((int64_t)hist.bytes));
+	JADD("history_channels", json_object_new_int64(
+	    (int64_t)hist.channels));
+	JADD("history_evicted", json_object_new_int64((int64_t)
+	    (hist.evicted_count + hist.evicted_ttl + hist.evicted_memory)));
 #undef JADD
 	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
 	resp = MHD_create_response_from_buffer(len, (void *)s,
@@ -256,6 +278,8 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	struct query		 q;
 	struct stream		*s;
 	struct MHD_Response	*resp;
+	struct hub_resume	 res;
+	const char		*last_id;
 	const char		*chan[QUERY_UPLOADS_MAX + 1];
 	size_t			 lens[QUERY_UPLOADS_MAX + 1], n = 0, i;
 	char			 names[QUERY_UPLOADS_MAX + 1][QUERY_ID_MAX + 80];
@@ -320,12 +344,23 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		stream_free(s);
 		return MHD_NO;
 	}
-	if (hub_add(h->hub, s, chan, lens, n) == -1) {
+	/* browsers resume with the header; first connections use the query */
+	last_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Last-Event-ID");
+	if (last_id == NULL && q.has_last_event_id)
+		last_id = q.last_event_id;
+	if (hub_add(h->hub, s, chan, lens, n, last_id, &res) == -1) {
 		MHD_destroy_response(resp);
 		stream_free(s);
 		return http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "shutting down");
 	}
+	if (res.reset != NULL)
+		log_debug("http: resume from '%.40s': reset (%s)", last_id,
+		    res.reset);
+	else if (last_id != NULL)
+		log_debug("http: resume from '%.40s': %zu events replayed",
+		    last_id, res.replayed);
 	/* from here on only http_completed() frees s */
 	*con_cls = s;
 	http_sse_headers(resp);

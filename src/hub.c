@@ -12,29 +12,37 @@
  */
 #include "autoconf.h"
 
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
+#include "history.h"
 #include "hub.h"
 #include "log.h"
 #include "stream.h"
+#include "table.h"
+#include "util.h"
+
+const char *const hub_reset_reasons[HUB_RESET_REASONS] = {
+	"malformed-id", "unknown-epoch", "unknown-id", "history-exceeded",
+	"redis-outage", "history-disabled", "out-of-memory",
+};
 
 struct hub_channel {
-	struct hub_channel	*next;		/* hash chain */
+	struct table_entry	*entry;		/* its name, in hub->chans */
 	struct hub_sub		*subs;
 	size_t			 nsubs;
-	uint32_t		 hash;
-	size_t			 len;
-	char			 name[];
 };
 
 struct hub {
 	pthread_mutex_t		 lock;
-	struct hub_channel	**bucket;
-	size_t			 nbuckets;	/* power of two */
-	size_t			 nchannels;
+	struct table		 chans;		/* of struct hub_channel */
+	struct history		 history;
+	char			 epoch[9];	/* this run, in every id */
+	uint64_t		 seq;		/* last id given */
 	struct stream		*head, *tail;	/* every stream */
 	size_t			 nstreams;
 	struct stream		*cursor;	/* next heartbeat, NULL: head */
@@ -45,30 +53,24 @@ struct hub {
 	struct hub_stats	 stats;
 };
 
-static uint32_t
-hub_hash(const char *p, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	while (len--) {
-		h ^= (unsigned char)*p++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 struct hub *
-hub_new(void)
+hub_new(size_t history_size, unsigned history_ttl_s, size_t history_bytes)
 {
 	struct hub	*h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
-	h->nbuckets = 1024;
-	if ((h->bucket = calloc(h->nbuckets, sizeof(*h->bucket))) == NULL) {
+	if (table_init(&h->chans) == -1) {
 		free(h);
 		return NULL;
 	}
+	if (history_init(&h->history, history_size, history_ttl_s,
+	    history_bytes) == -1) {
+		table_free(&h->chans);
+		free(h);
+		return NULL;
+	}
+	snprintf(h->epoch, sizeof(h->epoch), "%08" PRIx32, util_random());
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
 }
@@ -78,12 +80,13 @@ hub_free(struct hub *h)
 {
 	if (h == NULL)
 		return;
-	if (h->nstreams != 0 || h->nchannels != 0)
+	if (h->nstreams != 0 || h->chans.count != 0)
 		fatalx("hub_free with %zu streams still registered",
 		    h->nstreams);
 	pthread_mutex_destroy(&h->lock);
 	frame_unref(h->slow_final);
-	free(h->bucket);
+	history_free(&h->history);
+	table_free(&h->chans);
 	free(h);
 }
 
@@ -115,68 +118,29 @@ hub_unlock(struct hub *h)
 }
 
 static struct hub_channel *
-hub_find(struct hub *h, const char *name, size_t len, uint32_t hash)
+hub_find(struct hub *h, const char *name, size_t len)
 {
-	struct hub_channel	*c;
+	struct table_entry	*e;
 
-	for (c = h->bucket[hash & (h->nbuckets - 1)]; c != NULL; c = c->next)
-		if (c->hash == hash && c->len == len &&
-		    memcmp(c->name, name, len) == 0)
-			return c;
-	return NULL;
-}
-
-static void
-hub_grow(struct hub *h)
-{
-	struct hub_channel	**nb, *c, *next;
-	size_t			  n = h->nbuckets * 2, i;
-
-	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return;		/* longer chains, still correct */
-	for (i = 0; i < h->nbuckets; i++)
-		for (c = h->bucket[i]; c != NULL; c = next) {
-			next = c->next;
-			c->next = nb[c->hash & (n - 1)];
-			nb[c->hash & (n - 1)] = c;
-		}
-	free(h->bucket);
-	h->bucket = nb;
-	h->nbuckets = n;
+	e = table_find(&h->chans, name, len);
+	return e != NULL ? e->value : NULL;
 }
 
 static struct hub_channel *
 hub_channel_get(struct hub *h, const char *name, size_t len)
 {
 	struct hub_channel	*c;
-	uint32_t		 hash = hub_hash(name, len);
 
-	if ((c = hub_find(h, name, len, hash)) != NULL)
+	if ((c = hub_find(h, name, len)) != NULL)
 		return c;
-	if ((c = calloc(1, sizeof(*c) + len)) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	c->hash = hash;
-	c->len = len;
-	memcpy(c->name, name, len);
-	if (h->nchannels >= h->nbuckets)
-		hub_grow(h);
-	c->next = h->bucket[hash & (h->nbuckets - 1)];
-	h->bucket[hash & (h->nbuckets - 1)] = c;
-	h->nchannels++;
+	if ((c->entry = table_insert(&h->chans, name, len)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->entry->value = c;
 	return c;
-}
-
-static void
-hub_channel_drop(struct hub *h, struct hub_channel *c)
-{
-	struct hub_channel	**pp;
-
-	for (pp = &h->bucket[c->hash & (h->nbuckets - 1)]; *pp != c;
-	    pp = &(*pp)->next)
-		;
-	*pp = c->next;
-	h->nchannels--;
-	free(c);
 }
 
 static void
@@ -192,22 +156,140 @@ hub_unsubscribe(struct hub *h, struct hub_sub *sub)
 		sub->next->prev = sub->prev;
 	sub->prev = sub->next = NULL;
 	sub->channel = NULL;
-	if (--c->nsubs == 0)
-		hub_channel_drop(h, c);
+	if (--c->nsubs == 0) {
+		table_remove(&h->chans, c->entry);
+		free(c);
+	}
+}
+
+/*
+ * "EPOCH-SEQ" with this run's epoch and a seq already given: the seq.
+ * Otherwise the reason the id cannot be used.
+ */
+static const char *
+hub_parse_id(struct hub *h, const char *id, uint64_t *seq)
+{
+	const char	*p;
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	if (strlen(id) < 10 || id[8] != '-')
+		return "malformed-id";
+	for (i = 0; i < 8; i++)
+		if (strchr("0123456789abcdef", id[i]) == NULL || id[i] == '\0')
+			return "malformed-id";
+	for (p = id + 9; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || p - (id + 9) >= 20)
+			return "malformed-id";
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return "malformed-id";
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (memcmp(id, h->epoch, 8) != 0)
+		return "unknown-epoch";
+	if (v > h->seq)
+		return "unknown-id";
+	*seq = v;
+	return NULL;
+}
+
+static void
+hub_count_reset(struct hub *h, const char *reason)
+{
+	size_t	 i;
+
+	for (i = 0; i < HUB_RESET_REASONS; i++)
+		if (strcmp(hub_reset_reasons[i], reason) == 0) {
+			atomic_fetch_add(&h->stats.resets[i], 1);
+			return;
+		}
+}
+
+/* the reset event: an id (so a later resume starts from here) and why */
+static struct frame *
+hub_reset_frame(struct hub *h, uint64_t seq, const char *reason)
+{
+	char	 id[40];
+
+	hub_event_id(h, seq, id, sizeof(id));
+	hub_count_reset(h, reason);
+	return frame_reset(id, reason);
+}
+
+/*
+ * Queue, in a stream no one else sees yet, what the client missed since
+ * last_event_id: the history's frames, or a reset.  Under the hub lock, so
+ * nothing published meanwhile is missed or queued twice.
+ */
+static int
+hub_resume_locked(struct hub *h, struct stream *s, const char **channels,
+    const size_t *lens, size_t n, const char *last_event_id,
+    struct hub_resume *res)
+{
+	enum history_verdict	 v;
+	struct frame		**frames, *f;
+	const char		*why;
+	uint64_t		 after = 0;
+	size_t			 nframes = 0, i;
+
+	if ((why = hub_parse_id(h, last_event_id, &after)) == NULL) {
+		v = history_replay(&h->history, channels, lens, n, after,
+		    &frames, &nframes);
+		if (v == HISTORY_COMPLETE) {
+			/* the replay must fit whatever the ring size */
+			if (s->ring.cap < nframes + s->ring.count + 1)
+				s->ring.cap = nframes + s->ring.count + 1;
+			for (i = 0; i < nframes; i++) {
+				if (ring_push(&s->ring, frames[i]) == -1)
+					why = "out-of-memory";
+				frame_unref(frames[i]);
+			}
+			free(frames);
+			if (why == NULL) {
+				res->replayed = nframes;
+				atomic_fetch_add(&h->stats.resumes, 1);
+				atomic_fetch_add(&h->stats.replayed, nframes);
+				return 0;
+			}
+			/* a half replay must not look whole: reset the rest */
+			while (ring_count(&s->ring) > 1)
+				frame_unref(ring_pop(&s->ring));
+		} else
+			why = history_verdict_reason(v);
+	}
+	if ((f = hub_reset_frame(h, h->seq, why)) == NULL ||
+	    ring_push(&s->ring, f) == -1) {
+		frame_unref(f);
+		return -1;
+	}
+	frame_unref(f);
+	res->reset = why;
+	return 0;
 }
 
 int
 hub_add(struct hub *h, struct stream *s, const char **channels,
-    const size_t *lens, size_t n)
+    const size_t *lens, size_t n, const char *last_event_id,
+    struct hub_resume *res)
 {
 	struct hub_channel	*c;
 	struct hub_sub		*sub;
+	struct hub_resume	 dummy;
 	size_t			 i;
 
+	if (res == NULL)
+		res = &dummy;
+	memset(res, 0, sizeof(*res));
 	if (n > sizeof(s->subs) / sizeof(s->subs[0]))
 		return -1;
 	hub_lock(h);
 	if (h->closing) {
+		hub_unlock(h);
+		return -1;
+	}
+	if (last_event_id != NULL && *last_event_id != '\0' &&
+	    hub_resume_locked(h, s, channels, lens, n, last_event_id,
+	    res) == -1) {
 		hub_unlock(h);
 		return -1;
 	}
@@ -291,7 +373,7 @@ hub_remove(struct hub *h, struct stream *s)
 int
 hub_has_locked(struct hub *h, const char *name, size_t len)
 {
-	return hub_find(h, name, len, hub_hash(name, len)) != NULL;
+	return hub_find(h, name, len) != NULL;
 }
 
 static void
@@ -336,12 +418,73 @@ hub_fanout_locked(struct hub *h, const char *name, size_t len,
 	struct hub_sub		*sub;
 	size_t			 n = 0;
 
-	if ((c = hub_find(h, name, len, hub_hash(name, len))) == NULL)
+	if ((c = hub_find(h, name, len)) == NULL)
 		return 0;
 	for (sub = c->subs; sub != NULL; sub = sub->next)
 		n += hub_push(h, sub->stream, f);
 	atomic_fetch_add_explicit(&h->stats.events, n, memory_order_relaxed);
 	return n;
+}
+
+uint64_t
+hub_next_seq_locked(struct hub *h)
+{
+	return ++h->seq;
+}
+
+void
+hub_event_id(struct hub *h, uint64_t seq, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%" PRIu64, h->epoch, seq);
+}
+
+size_t
+hub_publish_locked(struct hub *h, const char *name, size_t len, uint64_t seq,
+    uint64_t now_ms, struct frame *f)
+{
+	history_expire(&h->history, now_ms);
+	if (history_add(&h->history, name, len, seq, now_ms, f) == -1)
+		log_warnx("history: out of memory; a resume past seq %" PRIu64
+		    " will get a reset", seq);
+	return hub_fanout_locked(h, name, len, f);
+}
+
+void
+hub_expire_locked(struct hub *h, uint64_t now_ms)
+{
+	history_expire(&h->history, now_ms);
+}
+
+void
+hub_outage_locked(struct hub *h)
+{
+	struct stream	*s;
+	struct frame	*f;
+	uint64_t	 seq;
+	size_t		 n = 0;
+
+	/* messages published while Redis was away never reached us */
+	history_outage(&h->history, h->seq);
+	if (h->head == NULL)
+		return;
+	seq = hub_next_seq_locked(h);
+	if ((f = hub_reset_frame(h, seq, "redis-outage")) == NULL) {
+		log_warnx("out of memory: open streams get no reset after the "
+		    "Redis outage");
+		return;
+	}
+	for (s = h->head; s != NULL; s = s->all_next)
+		n += hub_push(h, s, f);
+	frame_unref(f);
+	log_info("redis: told %zu open streams to refetch (event: reset)", n);
+}
+
+void
+hub_history_stats(struct hub *h, struct history_stats *out)
+{
+	hub_lock(h);
+	*out = h->history.stats;
+	hub_unlock(h);
 }
 
 size_t

@@ -25,7 +25,14 @@ struct frame;
 struct stream;
 struct hub;
 
+/* why a stream started with a reset instead of a replay */
+#define HUB_RESET_REASONS	7
+extern const char *const hub_reset_reasons[HUB_RESET_REASONS];
+
 struct hub_stats {
+	atomic_ulong	 resumes;	/* Last-Event-ID replays, complete */
+	atomic_ulong	 replayed;	/* events they carried */
+	atomic_ulong	 resets[HUB_RESET_REASONS];
 	atomic_ulong	 streams_open;
 	atomic_ulong	 streams_total;
 	atomic_ulong	 slow_closes;	/* closed because the ring was full */
@@ -33,7 +40,16 @@ struct hub_stats {
 	atomic_ulong	 heartbeats;	/* pings queued to streams */
 };
 
-struct hub	*hub_new(void);
+struct hub_resume {
+	size_t		 replayed;	/* events replayed from history */
+	const char	*reset;		/* or why a reset was sent instead */
+};
+
+struct history_stats;
+
+/* history: last N per channel, TTL, memory cap (see history.h) */
+struct hub	*hub_new(size_t history_size, unsigned history_ttl_s,
+		    size_t history_bytes);
 /* every stream must have been removed */
 void		 hub_free(struct hub *);
 struct hub_stats *hub_stats(struct hub *);
@@ -45,15 +61,36 @@ void		 hub_set_slow_final(struct hub *, struct frame *);
 
 /*
  * Subscribe s to n channels (binary names) and to the heartbeat list.
- * Takes the hub lock.  0, or -1 if out of memory (nothing registered).
+ * With a last_event_id (not NULL, not empty) the stream first gets every
+ * event it missed on its channels from the history, in order, or a reset
+ * event saying why that cannot be (res says which).  Done under the hub
+ * lock, so the switch to live events has no gap and no overlap.  Takes
+ * the hub lock.  0, or -1 when shutting down or out of memory (nothing
+ * registered).
  */
 int		 hub_add(struct hub *, struct stream *, const char **channels,
-		    const size_t *lens, size_t n);
+		    const size_t *lens, size_t n, const char *last_event_id,
+		    struct hub_resume *res);
 /* undo hub_add; takes the hub lock; harmless if s was never added */
 void		 hub_remove(struct hub *, struct stream *);
 
+void		 hub_history_stats(struct hub *, struct history_stats *);
+
 void		 hub_lock(struct hub *);
 void		 hub_unlock(struct hub *);
+/* the next message id's seq, and the id as text ("EPOCH-SEQ") */
+uint64_t	 hub_next_seq_locked(struct hub *);
+void		 hub_event_id(struct hub *, uint64_t seq, char *, size_t);
+/* keep f in the channel's history and queue it to the subscribers */
+size_t		 hub_publish_locked(struct hub *, const char *, size_t,
+		    uint64_t seq, uint64_t now_ms, struct frame *);
+/* drop history older than its TTL */
+void		 hub_expire_locked(struct hub *, uint64_t now_ms);
+/*
+ * Redis came back: what was published meanwhile is lost.  Resumes from
+ * before now get a reset, and so does every open stream, at once.
+ */
+void		 hub_outage_locked(struct hub *);
 /* 1 if the channel has subscribers */
 int		 hub_has_locked(struct hub *, const char *, size_t);
 /* queue f to every subscriber of the channel; returns how many */

@@ -28,7 +28,10 @@
 #define MAIN_DRAIN_MS	1500	/* SIGTERM: time the streams get to end */
 #define MAIN_TICK_MS	100	/* heartbeat granularity */
 
-/* queue the pings that are due, spread over the interval (see hub.c) */
+/*
+ * Queue the pings that are due, spread over the interval (see hub.c), and
+ * let history past its TTL go even when no message comes to push it out.
+ */
 static void
 main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
     uint64_t *last)
@@ -36,6 +39,7 @@ main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
 	uint64_t	 now = util_now_ms();
 
 	hub_lock(hub);
+	hub_expire_locked(hub, now);
 	hub_heartbeat_locked(hub, now - *last, cfg->heartbeat_ms, ping);
 	hub_wake_locked(hub);
 	hub_unlock(hub);
@@ -114,7 +118,9 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if ((hub = hub_new()) == NULL || (ping = frame_new(": ping\n", 7)) == NULL)
+	if ((hub = hub_new(cfg.history_size, cfg.history_ttl_s,
+	    cfg.history_bytes)) == NULL || (ping = frame_new(": ping\n", 7)) ==
+	    NULL)
 		fatalx("out of memory");
 	if ((broker = broker_start(&cfg, hub, err, sizeof(err))) == NULL)
 		fatalx("redis: %s", err);

@@ -110,7 +110,7 @@ add1(struct hub *h, struct stream *s, const char *ch)
 	const char *chs[1] = { ch };
 	size_t lens[1] = { strlen(ch) };
 
-	return hub_add(h, s, chs, lens, 1);
+	return hub_add(h, s, chs, lens, 1, NULL, NULL);
 }
 
 static size_t
@@ -188,7 +188,7 @@ test_fanout(void)
 	int slips = 0;
 	ssize_t rc;
 
-	h = hub_new();
+	h = hub_new(100, 300, 64 << 20);
 	ok(h != NULL, "hub_new");
 	st = hub_stats(h);
 	is_int(atomic_load(&st->streams_open), 0, "stats: no stream open");
@@ -203,12 +203,12 @@ test_fanout(void)
 	f4 = mkframe("id: x-4\ndata: four\n\n");
 	f5 = mkframe("id: x-5\ndata: five\n\n");
 
-	is_int(hub_add(h, s1, ch1, len1, 2), 0, "hub_add two channels: 0");
+	is_int(hub_add(h, s1, ch1, len1, 2, NULL, NULL), 0, "hub_add two channels: 0");
 	is_int(atomic_load(&st->streams_open), 1, "stats: one stream open");
 	is_int(atomic_load(&st->streams_total), 1, "stats: one in total");
-	is_int(hub_add(h, s2, ch2, len2, 2), 0, "hub_add A and B: 0");
+	is_int(hub_add(h, s2, ch2, len2, 2, NULL, NULL), 0, "hub_add A and B: 0");
 	is_int(add1(h, s3, "user:a"), 0, "hub_add a second user:a stream");
-	is_int(hub_add(h, s4, ch4, len4, 1), 0, "hub_add a channel with NUL");
+	is_int(hub_add(h, s4, ch4, len4, 1, NULL, NULL), 0, "hub_add a channel with NUL");
 	is_int(atomic_load(&st->streams_open), 4, "stats: four open");
 
 	hub_lock(h);
@@ -335,7 +335,7 @@ test_fanout(void)
 	sbuf_free(&exp);
 
 	/* a stream that was never added */
-	h = hub_new();
+	h = hub_new(100, 300, 64 << 20);
 	s1 = mkstream(2, &c1);
 	hub_remove(h, s1);
 	ok(1, "hub_remove of a stream never added is harmless");
@@ -518,7 +518,7 @@ test_overflow_hub(void)
 	int slips = 0;
 	ssize_t rc;
 
-	h = hub_new();
+	h = hub_new(100, 300, 64 << 20);
 	s = mkstream(2, &c);
 	t = mkstream(2, &ct);
 	add1(h, s, "slow");
@@ -579,7 +579,7 @@ test_heartbeat(void)
 	size_t n, total, lo = (size_t)-1, hi = 0;
 	int i, wrong, k;
 
-	h = hub_new();
+	h = hub_new(100, 300, 64 << 20);
 	ping = mkframe(": ping\n");
 	for (i = 0; i < NHB; i++) {
 		s[i] = mkstream(64, &c[i]);
@@ -712,7 +712,7 @@ test_close_all(void)
 	ssize_t rc;
 
 	memset(&fs, 0, sizeof(fs));
-	h = hub_new();
+	h = hub_new(100, 300, 64 << 20);
 	m = mkframe("id: c-1\ndata: m\n\n");
 	sbuf_init(&got);
 	for (i = 0; i < 3; i++) {
@@ -818,7 +818,7 @@ test_threads(void)
 	char buf[64];
 	int i, k, len, bad = 0, errors = 0;
 
-	h = hub_new();
+	h = hub_new(100, 300, 64 << 20);
 	sbuf_init(&exp);
 	for (i = 0; i < NREADERS; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
