@@ -721,11 +721,10 @@ config_unquote(char *v)
  * "FILE:LINE: message" and nothing after it is applied by the caller,
  * who starts from a fresh config each time.
  */
-static int
-config_file_load(struct config *c, const char *path, char *err,
+int
+config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
     size_t errlen)
 {
-	FILE		*fp;
 	char		 line[4096], emsg[CONFIG_ERRLEN], *p, *key, *v, *e;
 	unsigned	 lineno = 0, seen[sizeof(config_keys) /
 			    sizeof(config_keys[0])];
@@ -733,9 +732,6 @@ config_file_load(struct config *c, const char *path, char *err,
 	int		 r = -1;
 
 	memset(seen, 0, sizeof(seen));
-	if ((fp = fopen(path, "r")) == NULL)
-		return config_err(err, errlen, "%s: %s", path,
-		    strerror(errno));
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
@@ -793,8 +789,22 @@ config_file_load(struct config *c, const char *path, char *err,
 	}
 	r = 0;
 done:
-	fclose(fp);
 	explicit_bzero(line, sizeof(line));
+	return r;
+}
+
+static int
+config_file_load(struct config *c, const char *path, char *err,
+    size_t errlen)
+{
+	FILE	*fp;
+	int	 r;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return config_err(err, errlen, "%s: %s", path,
+		    strerror(errno));
+	r = config_load_stream(c, fp, path, err, errlen);
+	fclose(fp);
 	return r;
 }
 

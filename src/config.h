@@ -81,6 +81,12 @@ void	config_free(struct config *);
 enum config_parse_result config_parse_args(struct config *, int, char **,
 	    char *err, size_t errlen);
 /*
+ * The lines of a configuration file, read from fp; path names it in
+ * errors ("path:LINE: key: reason").  0, or -1 at the first error.
+ */
+int	config_load_stream(struct config *, FILE *fp, const char *path,
+	    char *err, size_t errlen);
+/*
  * SIGHUP: copy into run the settings of next that can change live, and
  * log each change; a changed setting that needs a restart is logged as
  * such and left alone.  Returns how many settings changed.

@@ -162,12 +162,9 @@ hub_unsubscribe(struct hub *h, struct hub_sub *sub)
 	}
 }
 
-/*
- * "EPOCH-SEQ" with this run's epoch and a seq already given: the seq.
- * Otherwise the reason the id cannot be used.
- */
-static const char *
-hub_parse_id(struct hub *h, const char *id, uint64_t *seq)
+const char *
+hub_parse_id(const char *epoch, uint64_t last_seq, const char *id,
+    uint64_t *seq)
 {
 	const char	*p;
 	uint64_t	 v = 0;
@@ -185,9 +182,9 @@ hub_parse_id(struct hub *h, const char *id, uint64_t *seq)
 			return "malformed-id";
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
-	if (memcmp(id, h->epoch, 8) != 0)
+	if (memcmp(id, epoch, 8) != 0)
 		return "unknown-epoch";
-	if (v > h->seq)
+	if (v > last_seq)
 		return "unknown-id";
 	*seq = v;
 	return NULL;
@@ -232,7 +229,8 @@ hub_resume_locked(struct hub *h, struct stream *s, const char **channels,
 	uint64_t		 after = 0;
 	size_t			 nframes = 0, i;
 
-	if ((why = hub_parse_id(h, last_event_id, &after)) == NULL) {
+	if ((why = hub_parse_id(h->epoch, h->seq, last_event_id, &after)) ==
+	    NULL) {
 		v = history_replay(&h->history, channels, lens, n, after,
 		    &frames, &nframes);
 		if (v == HISTORY_COMPLETE) {

@@ -78,6 +78,14 @@ void		 hub_history_stats(struct hub *, struct history_stats *);
 
 void		 hub_lock(struct hub *);
 void		 hub_unlock(struct hub *);
+/*
+ * A Last-Event-ID: "EPOCH-SEQ" of this run (epoch, 8 hex digits) with a
+ * seq already given (<= last_seq) yields NULL and *seq; anything else the
+ * reason it cannot be used ("malformed-id", "unknown-epoch", "unknown-id").
+ * Pure.
+ */
+const char	*hub_parse_id(const char *epoch, uint64_t last_seq,
+		    const char *id, uint64_t *seq);
 /* the next message id's seq, and the id as text ("EPOCH-SEQ") */
 uint64_t	 hub_next_seq_locked(struct hub *);
 void		 hub_event_id(struct hub *, uint64_t seq, char *, size_t);
