@@ -570,15 +570,15 @@ config_set(struct config *c, int id, const char *v, char *err, size_t errlen)
 	switch (id) {
 	case 'l':
 		return config_listen_parse(c, v, err, errlen);
-	case 'r':
-		if (config_redis_url_parse(v, &c->redis_url, emsg,
-		    sizeof(emsg)) == -1) {
-			/* keep a valid URL for config_free */
-			config_redis_url_parse(DEFAULT_REDIS, &c->redis_url,
-			    NULL, 0);
+	case 'r': {
+		struct redis_url u;
+
+		if (config_redis_url_parse(v, &u, emsg, sizeof(emsg)) == -1)
 			return config_err(err, errlen, "%s", emsg);
-		}
+		config_redis_url_free(&c->redis_url);
+		c->redis_url = u;
 		return 0;
+	}
 	case OPT_REDIS_PASSWORD_FILE:
 		free(c->password_file);
 		c->password_file = config_strdup(v);
