@@ -10,9 +10,11 @@
  * redisGetReply would leave the context broken for good, so there is none.
  *
  * Every batch of replies read in one go is handled under one hub lock:
- * each pmessage gets the next id, is encoded once if anyone listens, and
- * is queued to its subscribers; then every stream that needs it is woken
- * once.  Nothing here waits for a client.  Heartbeats are not queued here
+ * each pmessage gets the next id, is encoded once, kept in its channel's
+ * history (for Last-Event-ID resume) and queued to its subscribers; then
+ * every stream that needs it is woken once.  Each successful (re)connect
+ * tells the hub that messages may have been lost meanwhile, which resets
+ * open streams and resumes from before it.  Nothing here waits for a client.  Heartbeats are not queued here
  * (main.c does it) so that they go on while a reconnect blocks this thread.
  *
  * Liveness: when nothing arrived for a second the broker sends PING; no

@@ -1,13 +1,18 @@
 /*
- * hub.c - channel table, subscriber lists, heartbeats, wakes.
+ * hub.c - channel table, subscriber lists, history, ids, heartbeats, wakes.
  *
  * DESIGN
- * Channels live in a chained hash table keyed by their binary name; a
+ * Channels live in a hash table (table.c) keyed by their binary name; a
  * channel exists only while it has subscribers.  Each stream embeds its
  * memberships (struct hub_sub), so subscribing allocates nothing per
  * subscriber beyond a new channel.  Every stream is also on one list in
  * arrival order; the heartbeat walks it with a cursor, a share of it per
- * broker tick, so pings are spread evenly over the interval.
+ * tick, so pings are spread evenly over the interval.
+ *
+ * The hub gives every message its id (this run's epoch and a sequence)
+ * and owns the history, because a resume must read the history and join
+ * the subscriber lists in one step under the lock that publishing holds:
+ * that is what makes the switch from replay to live exact.
  * Thread and lock rules are in hub.h.
  */
 #include "autoconf.h"
