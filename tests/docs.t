@@ -2,13 +2,15 @@
 # tests/docs.t: the documentation keeps up with the daemon.
 #
 # Every long option that `sserelay --help` prints is documented in
-# man/sserelay.8 and in README.md, and `mandoc -T lint` finds nothing in the
-# man page.  TAP output.  Needs SSERELAY (the daemon) and TESTS_SRCDIR (the
+# man/sserelay.8 and in README.md, every one that is also a configuration
+# key has its entry in man/sserelay.conf.5, and `mandoc -T lint` finds
+# nothing in either man page.  TAP output.  Needs SSERELAY (the daemon) and TESTS_SRCDIR (the
 # tests/ directory of the source tree), both set by make check.
 set -u
 
 srcdir=${TESTS_SRCDIR:-$(cd "$(dirname "$0")" && pwd)}
 man=$srcdir/../man/sserelay.8
+conf=$srcdir/../man/sserelay.conf.5
 readme=$srcdir/../README.md
 relay=${SSERELAY:-}
 
@@ -34,7 +36,7 @@ else
 	printf '%s\n' "$help" | diag
 fi
 
-for f in "$man" "$readme"; do
+for f in "$man" "$conf" "$readme"; do
 	if [[ -r $f ]]; then ok "${f##*/} is readable"; else not_ok "${f##*/} is readable ($f)"; fi
 done
 
@@ -52,25 +54,37 @@ for o in "${opts[@]}"; do
 	else
 		not_ok "README.md documents $o"
 	fi
+	# every option but these four is also a key of the file
+	case $name in config | check-config | version | help) continue ;; esac
+	if grep -qE "^\.It Ic ${name}( |\$)" "$conf" 2>/dev/null; then
+		ok "sserelay.conf.5 documents the key $name"
+	else
+		not_ok "sserelay.conf.5 documents the key $name"
+	fi
 done
 
 # mandoc -T lint implies -W style.  Drop only the cross-reference messages
 # about .Xr pages (curl(1), redis-server(1)): whether those are found depends
 # on the man pages and mandoc.db of the machine, not on this page.
-if command -v mandoc >/dev/null 2>&1; then
-	lint=$(mandoc -T lint "$man" 2>&1 |
-		grep -vE 'outdated mandoc\.db lacks|referenced manual not found: Xr')
-	if [[ -z $lint ]]; then
-		ok "mandoc -T lint man/sserelay.8 is clean"
+# (sserelay(8) and sserelay.conf(5) refer to each other, and neither is
+# installed when the tests run.)
+for f in "$man" "$conf"; do
+	page=man/${f##*/}
+	if command -v mandoc >/dev/null 2>&1; then
+		lint=$(mandoc -T lint "$f" 2>&1 |
+			grep -vE 'outdated mandoc\.db lacks|referenced manual not found: Xr')
+		if [[ -z $lint ]]; then
+			ok "mandoc -T lint $page is clean"
+		else
+			not_ok "mandoc -T lint $page is clean"
+			printf '%s\n' "$lint" | diag
+		fi
+	elif [[ ${SSERELAY_REQUIRE_ALL:-} == 1 ]]; then
+		not_ok "mandoc -T lint $page (mandoc not installed: apt-get install mandoc)"
 	else
-		not_ok "mandoc -T lint man/sserelay.8 is clean"
-		printf '%s\n' "$lint" | diag
+		skip "mandoc -T lint $page" "mandoc not installed"
 	fi
-elif [[ ${SSERELAY_REQUIRE_ALL:-} == 1 ]]; then
-	not_ok "mandoc -T lint man/sserelay.8 (mandoc not installed: apt-get install mandoc)"
-else
-	skip "mandoc -T lint man/sserelay.8" "mandoc not installed"
-fi
+done
 
 printf '1..%d\n' "$n"
 # failures are the "not ok" lines; a non-zero status would count again as ERROR
