@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 import traceback
+from urllib.parse import quote
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:",
                       "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
@@ -559,6 +560,18 @@ class Daemon:
     def stream(self, path, **kw):
         return SSEStream(self.port, path, **kw)
 
+    def resume(self, path, last_id, query=False, **kw):
+        """A stream resumed from last_id: sent as the Last-Event-ID header
+        (what browsers do), or with query=True as ?lastEventId= (what
+        polyfills and first connections do)."""
+        if query:
+            sep = "&" if "?" in path else "?"
+            return SSEStream(self.port, path + sep + "lastEventId=" +
+                             quote(last_id, safe=""), **kw)
+        headers = dict(kw.pop("headers", None) or {})
+        headers["Last-Event-ID"] = last_id
+        return SSEStream(self.port, path, headers=headers, **kw)
+
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
@@ -905,12 +918,21 @@ class SSEStream:
     """GET a stream over a raw socket; non-blocking after the request."""
 
     def __init__(self, port, path, headers=None, method="GET",
-                 connect_timeout=5):
+                 connect_timeout=5, rcvbuf=None):
         self.port = port
         self.path = path
         self.method = method
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=connect_timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection(("127.0.0.1", port),
+                                                 timeout=connect_timeout)
+        else:
+            # A small receive buffer set before connect() (so the TCP
+            # window stays small): a client that stops reading stalls the
+            # daemon's writes after a few KB instead of a few MB.
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(connect_timeout)
+            self.sock.connect(("127.0.0.1", port))
         h = {"Host": "127.0.0.1:%d" % port, "Accept": "text/event-stream",
              "Cache-Control": "no-cache"}
         h.update(headers or {})
@@ -1017,6 +1039,16 @@ class SSEStream:
             self.sock.close()
         except OSError:
             pass
+
+
+def reset_events(stream):
+    """The `event: reset` events of a stream (see hub.c)."""
+    return [e for e in stream.events if e.event == "reset"]
+
+
+def message_events(stream):
+    """The events without an event: field (published messages)."""
+    return [e for e in stream.events if e.event is None]
 
 
 def open_streams(port, paths, timeout=20):
