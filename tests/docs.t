@@ -3,15 +3,26 @@
 #
 # Every long option that `sserelay --help` prints is documented in
 # man/sserelay.8 and in README.md, every one that is also a configuration
-# key has its entry in man/sserelay.conf.5, and `mandoc -T lint` finds
-# nothing in either man page.  TAP output.  Needs SSERELAY (the daemon) and TESTS_SRCDIR (the
-# tests/ directory of the source tree), both set by make check.
+# key has its entry in man/sserelay.conf.5 and its line in
+# examples/sserelay.conf, and `mandoc -T lint` finds nothing in either man
+# page.  Read from the sources, so that a new one cannot go undocumented:
+# every reset reason (src/hub.c hub_reset_reasons) is in man/sserelay.8 and
+# README.md, every /healthz field (src/http.c http_healthz) in
+# man/sserelay.8, and the keys SIGHUP changes live (src/config.c
+# config_keys) are exactly those sserelay.conf.5 marks live and
+# sserelay.8 lists under SIGHUP.  TAP output.  Needs SSERELAY (the daemon)
+# and TESTS_SRCDIR (the tests/ directory of the source tree), both set by
+# make check.
 set -u
 
 srcdir=${TESTS_SRCDIR:-$(cd "$(dirname "$0")" && pwd)}
 man=$srcdir/../man/sserelay.8
 conf=$srcdir/../man/sserelay.conf.5
 readme=$srcdir/../README.md
+example_conf=$srcdir/../examples/sserelay.conf
+hub_c=$srcdir/../src/hub.c
+http_c=$srcdir/../src/http.c
+config_c=$srcdir/../src/config.c
 relay=${SSERELAY:-}
 
 n=0
@@ -36,7 +47,7 @@ else
 	printf '%s\n' "$help" | diag
 fi
 
-for f in "$man" "$conf" "$readme"; do
+for f in "$man" "$conf" "$readme" "$example_conf" "$hub_c" "$http_c" "$config_c"; do
 	if [[ -r $f ]]; then ok "${f##*/} is readable"; else not_ok "${f##*/} is readable ($f)"; fi
 done
 
@@ -60,6 +71,92 @@ for o in "${opts[@]}"; do
 		ok "sserelay.conf.5 documents the key $name"
 	else
 		not_ok "sserelay.conf.5 documents the key $name"
+	fi
+	# "# key value" (commented out, showing the default) or "key value"
+	if grep -qE "^(# ?)?${name}( |\$)" "$example_conf" 2>/dev/null; then
+		ok "examples/sserelay.conf has the key $name"
+	else
+		not_ok "examples/sserelay.conf has the key $name"
+	fi
+done
+
+# The reset reasons, from the array the daemon sends them from.
+mapfile -t reasons < <(awk '/hub_reset_reasons\[[^]]*\] *= *\{/ { on = 1 }
+	on { print } on && /\};/ { exit }' "$hub_c" 2>/dev/null |
+	grep -oE '"[a-z][a-z0-9-]*"' | tr -d '"')
+if ((${#reasons[@]} >= 5)); then
+	ok "src/hub.c hub_reset_reasons has ${#reasons[@]} reasons"
+else
+	not_ok "src/hub.c hub_reset_reasons has reasons (found ${#reasons[@]} in $hub_c)"
+fi
+for r in "${reasons[@]}"; do
+	if grep -qE -- "(^|[^a-z0-9-])${r}([^a-z0-9-]|\$)" "$man" 2>/dev/null; then
+		ok "man page documents the reset reason $r"
+	else
+		not_ok "man page documents the reset reason $r"
+	fi
+	if grep -qE -- "\`${r}\`" "$readme" 2>/dev/null; then
+		ok "README.md documents the reset reason $r"
+	else
+		not_ok "README.md documents the reset reason $r"
+	fi
+done
+
+# The /healthz fields: every JADD("name", ...) of http_healthz, and the
+# resets object.
+mapfile -t fields < <(awk '/^http_healthz\(/ { on = 1 } on { print }
+	on && /^}/ { exit }' "$http_c" 2>/dev/null |
+	grep -oE 'JADD\("[a-z_]+"' | sed -E 's/JADD\("([a-z_]+)"/\1/' | sort -u)
+if ((${#fields[@]} >= 5)); then
+	ok "src/http.c http_healthz has ${#fields[@]} fields"
+else
+	not_ok "src/http.c http_healthz has fields (found ${#fields[@]} in $http_c)"
+fi
+for fld in "${fields[@]}"; do
+	# an item of the list in HEALTH: ".It Li name"
+	if grep -qE -- "^\.It Li ${fld}\$" "$man" 2>/dev/null; then
+		ok "man page documents the /healthz field $fld"
+	else
+		not_ok "man page documents the /healthz field $fld"
+	fi
+done
+
+# Keys SIGHUP applies live: config_keys' last column in src/config.c.
+mapfile -t keyrows < <(awk '/config_keys\[\] *= *\{/ { on = 1 }
+	on { print } on && /^\};/ { exit }' "$config_c" 2>/dev/null |
+	grep -oE '\{ *"[a-z-]+",[^}]*\}' |
+	sed -E 's/\{ *"([a-z-]+)",.*, *([01]) *\}/\1 \2/')
+if ((${#keyrows[@]} >= 10)); then
+	ok "src/config.c config_keys has ${#keyrows[@]} keys"
+else
+	not_ok "src/config.c config_keys has keys (found ${#keyrows[@]} in $config_c)"
+fi
+# The SIGHUP item of sserelay.8 (up to the next signal): a list item
+# ".It Fl -name" for each live key, a ".Fl -name" for the others.
+sighup=$(awk '/^\.It Dv SIGHUP/ { on = 1; next } on && /^\.It Dv / { exit }
+	on' "$man" 2>/dev/null)
+man_live=$(sed -nE 's/^\.It Fl -([a-z-]+).*/\1/p' <<<"$sighup" | sort -u)
+man_restart=$(sed -nE 's/^\.Fl -([a-z-]+).*/\1/p' <<<"$sighup" | sort -u)
+for row in "${keyrows[@]}"; do
+	key=${row% *} live=${row#* }
+	# the line after ".It Ic key" is ".Em live ." for a live key
+	marked=$(awk -v k="$key" '$1 == ".It" && $2 == "Ic" && $3 == k {
+		getline; print ($0 ~ /^\.Em live/) ? 1 : 0; exit }' "$conf" 2>/dev/null)
+	what=$([[ $live == 1 ]] && echo "live" || echo "restart-only")
+	if [[ $marked == "$live" ]]; then
+		ok "sserelay.conf.5 marks $key $what"
+	else
+		not_ok "sserelay.conf.5 marks $key $what (src/config.c says live=$live)"
+	fi
+	if [[ $live == 1 ]]; then
+		grep -qx -- "$key" <<<"$man_live" && ! grep -qx -- "$key" <<<"$man_restart"
+	else
+		grep -qx -- "$key" <<<"$man_restart" && ! grep -qx -- "$key" <<<"$man_live"
+	fi
+	if (($? == 0)); then
+		ok "sserelay.8 SIGHUP says $key is $what"
+	else
+		not_ok "sserelay.8 SIGHUP says $key is $what (src/config.c says live=$live)"
 	fi
 done
 
