@@ -433,7 +433,7 @@ static const struct option config_longopts[] = {
 	{ "max-connections",	required_argument, NULL, OPT_MAX_CONNECTIONS },
 	{ "conn-memory",	required_argument, NULL, OPT_CONN_MEMORY },
 	{ "client-timeout",	required_argument, NULL, OPT_CLIENT_TIMEOUT },
-	{ "demo",		no_argument,	   NULL, OPT_DEMO },
+	{ "demo",		optional_argument, NULL, OPT_DEMO },
 	{ "history-size",	required_argument, NULL, OPT_HISTORY_SIZE },
 	{ "history-ttl",	required_argument, NULL, OPT_HISTORY_TTL },
 	{ "history-memory",	required_argument, NULL, OPT_HISTORY_MEMORY },
@@ -479,7 +479,7 @@ config_usage(FILE *fp)
 "                               must fit in about half of it [8192]\n"
 "      --client-timeout SECONDS close connections idle that long; streams\n"
 "                               waiting for events are not idle; 0: never [60]\n"
-"      --demo                   serve the demo page at / [off]\n"
+"      --demo[=yes|no]          serve the demo page at / [no]\n"
 "      --history-size N         messages kept per channel for Last-Event-ID\n"
 "                               resume; 0: none [100]\n"
 "      --history-ttl SECONDS    how long a message is kept for resume [300]\n"
@@ -884,8 +884,9 @@ config_parse_args(struct config *c, int argc, char **argv, char *err,
 	    config_longopts, &idx)) != -1) {
 		if ((k = config_key_by_id(ch)) == NULL)
 			continue;
-		if (config_set(c, ch, k->has_arg ? optarg : "yes", emsg,
-		    sizeof(emsg)) == -1)
+		/* --demo alone is yes; --demo=no undoes the file's yes */
+		if (config_set(c, ch, k->has_arg || optarg != NULL ? optarg :
+		    "yes", emsg, sizeof(emsg)) == -1)
 			BAD("--%s: %s", k->name, emsg);
 	}
 
@@ -968,6 +969,8 @@ config_reload(struct config *run, const struct config *next)
 	const struct config_key *k;
 	int		 changed = 0;
 
+	/* the new level first, so it decides which of the lines below show */
+	log_set_level(next->log_level);
 	for (k = config_keys; k->name != NULL; k++) {
 		/* the file and the URL name one setting; say it once */
 		if (k->id == OPT_REDIS_PASSWORD_FILE ||
@@ -1000,7 +1003,6 @@ config_reload(struct config *run, const struct config *next)
 			break;
 		case 'L':
 			run->log_level = next->log_level;
-			log_set_level(next->log_level);
 			break;
 		}
 		log_info("reload: '%s' changed", k->name);
