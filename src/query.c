@@ -94,15 +94,21 @@ query_add(struct query *q, const char *key, const char *value,
 		q->uploads[q->nuploads][value_len] = '\0';
 		q->nuploads++;
 	} else if (strcmp(key, "lastEventId") == 0) {
-		/* taken up by the resume logic; kept only when it is sane */
+		/*
+		 * For the resume logic.  One that cannot be an id (too long, a
+		 * NUL) must not be dropped silently: it is kept as a value the
+		 * id parser refuses, so the stream starts with a reset.
+		 */
 		if (q->has_last_event_id)
 			return query_fail(q, "duplicate lastEventId parameter");
-		if (value_len <= QUERY_ID_MAX &&
-		    memchr(value, '\0', value_len) == NULL) {
-			memcpy(q->last_event_id, value, value_len);
-			q->last_event_id[value_len] = '\0';
-			q->has_last_event_id = 1;
+		if (value_len > QUERY_ID_MAX ||
+		    memchr(value, '\0', value_len) != NULL) {
+			value = "invalid";
+			value_len = strlen(value);
 		}
+		memcpy(q->last_event_id, value, value_len);
+		q->last_event_id[value_len] = '\0';
+		q->has_last_event_id = 1;
 	}
 	return 0;
 }
