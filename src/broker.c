@@ -241,6 +241,8 @@ broker_message(struct broker *b, redisReply *r, uint64_t now)
 	f = frame_message(id, ch->str, ch->len, payload->str, payload->len,
 	    b->cfg->format);
 	if (f == NULL) {
+		/* not silently: resumes from before it will get a reset */
+		hub_lost_locked(b->hub, seq);
 		log_warnx("out of memory encoding a message on %.*s: dropped",
 		    (int)ch->len, ch->str);
 		return;

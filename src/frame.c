@@ -153,17 +153,20 @@ frame_utf8_valid(const unsigned char *p, size_t len)
 }
 
 /*
- * json-c's strict mode still takes single-quoted strings: a quote outside
- * a double-quoted string means the payload is not JSON.
+ * What json-c's strict mode still takes and RFC 8259 does not: single-
+ * quoted strings, and raw control characters inside strings.  1 if the
+ * payload has either, so it is no JSON.
  */
 static int
-frame_has_single_quote(const char *p, size_t len)
+frame_json_lenient(const char *p, size_t len)
 {
 	size_t	 i;
 	int	 in_str = 0;
 
 	for (i = 0; i < len; i++) {
 		if (in_str) {
+			if ((unsigned char)p[i] < 0x20)
+				return 1;
 			if (p[i] == '\\')
 				i++;
 			else if (p[i] == '"')
@@ -220,7 +223,7 @@ frame_parse_json(const char *p, size_t len, struct json_object **out)
 	if (len == 0 || len > INT32_MAX - 1 || memchr(p, '\0', len) != NULL)
 		return 0;
 	if (!frame_utf8_valid((const unsigned char *)p, len) ||
-	    frame_has_single_quote(p, len))
+	    frame_json_lenient(p, len))
 		return 0;
 	if ((tok = json_tokener_new()) == NULL)
 		return 0;

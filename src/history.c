@@ -170,7 +170,7 @@ history_add(struct history *h, const char *name, size_t len, uint64_t seq,
 	return 0;
 nomem:
 	/* a message we could not keep is one a resume cannot replay */
-	h->dropped_upto = history_max(h->dropped_upto, seq);
+	history_lost(h, seq);
 	return -1;
 }
 
@@ -181,6 +181,12 @@ history_expire(struct history *h, uint64_t now_ms)
 		history_evict(h, h->oldest);
 		h->stats.evicted_ttl++;
 	}
+}
+
+void
+history_lost(struct history *h, uint64_t seq)
+{
+	h->dropped_upto = history_max(h->dropped_upto, seq);
 }
 
 void

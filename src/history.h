@@ -62,6 +62,8 @@ int	 history_add(struct history *, const char *, size_t, uint64_t seq,
 	    uint64_t now_ms, struct frame *f);
 /* drop what is older than the TTL */
 void	 history_expire(struct history *, uint64_t now_ms);
+/* message seq could not be kept (or even encoded): a resume past it resets */
+void	 history_lost(struct history *, uint64_t seq);
 /* Redis was lost: messages after seq may never have reached us */
 void	 history_outage(struct history *, uint64_t seq);
 /*

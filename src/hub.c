@@ -260,7 +260,8 @@ hub_resume_locked(struct hub *h, struct stream *s, const char **channels,
 		} else
 			why = history_verdict_reason(v);
 	}
-	if ((f = hub_reset_frame(h, h->seq, why)) == NULL ||
+	/* a fresh id: a resume from it starts after whatever caused this */
+	if ((f = hub_reset_frame(h, hub_next_seq_locked(h), why)) == NULL ||
 	    ring_push(&s->ring, f) == -1) {
 		frame_unref(f);
 		return -1;
@@ -450,6 +451,12 @@ hub_publish_locked(struct hub *h, const char *name, size_t len, uint64_t seq,
 		log_warnx("history: out of memory; a resume past seq %" PRIu64
 		    " will get a reset", seq);
 	return hub_fanout_locked(h, name, len, f);
+}
+
+void
+hub_lost_locked(struct hub *h, uint64_t seq)
+{
+	history_lost(&h->history, seq);
 }
 
 void

@@ -92,6 +92,8 @@ void		 hub_event_id(struct hub *, uint64_t seq, char *, size_t);
 /* keep f in the channel's history and queue it to the subscribers */
 size_t		 hub_publish_locked(struct hub *, const char *, size_t,
 		    uint64_t seq, uint64_t now_ms, struct frame *);
+/* message seq was lost before it could be published (out of memory) */
+void		 hub_lost_locked(struct hub *, uint64_t seq);
 /* drop history older than its TTL */
 void		 hub_expire_locked(struct hub *, uint64_t now_ms);
 /*
