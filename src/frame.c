@@ -152,29 +152,86 @@ frame_utf8_valid(const unsigned char *p, size_t len)
 	return r == 0;
 }
 
+/* length of an RFC 8259 number at p, or 0 if the text there is none */
+static size_t
+frame_json_number(const char *p, size_t len)
+{
+	size_t	 i = 0, d;
+
+	if (i < len && p[i] == '-')
+		i++;
+	if (i < len && p[i] == '0')
+		i++;
+	else if (i < len && p[i] >= '1' && p[i] <= '9')
+		while (i < len && p[i] >= '0' && p[i] <= '9')
+			i++;
+	else
+		return 0;
+	if (i < len && p[i] == '.') {
+		for (d = ++i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < len && (p[i] == '+' || p[i] == '-'))
+			i++;
+		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	return i;
+}
+
 /*
- * What json-c's strict mode still takes and RFC 8259 does not: single-
- * quoted strings, and raw control characters inside strings.  1 if the
- * payload has either, so it is no JSON.
+ * What json-c's strict mode still takes and RFC 8259 does not, checked
+ * token by token outside strings (json-c checks the structure): single-
+ * quoted strings, raw control characters inside strings, numbers such as
+ * "1.", ".5", "01" or "1.e5" (json-c would even write them back as they
+ * came), and literals other than true, false and null.  1 if the payload
+ * has any of these, so it is no JSON.
  */
 static int
 frame_json_lenient(const char *p, size_t len)
 {
-	size_t	 i;
-	int	 in_str = 0;
+	static const char *const words[] = { "true", "false", "null" };
+	size_t	 i = 0, n, w;
 
-	for (i = 0; i < len; i++) {
-		if (in_str) {
-			if ((unsigned char)p[i] < 0x20)
+	while (i < len) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '"') {
+			for (i++; i < len && p[i] != '"'; i++) {
+				if ((unsigned char)p[i] < 0x20)
+					return 1;
+				if (p[i] == '\\')
+					i++;
+			}
+			i++;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			if ((n = frame_json_number(p + i, len - i)) == 0)
 				return 1;
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '"')
-				in_str = 0;
-		} else if (p[i] == '"')
-			in_str = 1;
-		else if (p[i] == '\'')
-			return 1;
+			i += n;
+			/* "1.5.3" or "12abc": the number must end here */
+			if (i < len && strchr(" \t\r\n,]}:", p[i]) == NULL)
+				return 1;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			for (w = 0; w < 3; w++) {
+				n = strlen(words[w]);
+				if (len - i >= n && memcmp(p + i, words[w], n) == 0 &&
+				    (len - i == n || strchr(" \t\r\n,]}:",
+				    p[i + n]) != NULL))
+					break;
+			}
+			if (w == 3)
+				return 1;
+			i += n;
+		} else if (strchr("{}[],: \t\r\n", c) != NULL)
+			i++;
+		else
+			return 1;	/* ' . + and anything else */
 	}
 	return 0;
 }
