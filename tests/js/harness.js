@@ -363,7 +363,10 @@ let daemonRuns = 0;
 async function startDaemon({ redisUrl, port, args = [] } = {}) {
   if (!port) port = await freePort();
   daemonRuns++;
-  const argv = ['--listen', `127.0.0.1:${port}`, '--redis', redisUrl, ...args];
+  // An empty configuration unless the test names its own (a later -c
+  // wins): the host's SYSCONFDIR/sserelay.conf must not leak in.
+  const argv = ['-c', '/dev/null', '--listen', `127.0.0.1:${port}`,
+    '--redis', redisUrl, ...args];
   const child = spawnLogged(process.env.SSERELAY, argv, `sserelay.${daemonRuns}.log`);
   child.argv = argv;
   onCleanup(async () => {

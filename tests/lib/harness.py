@@ -489,7 +489,10 @@ class Daemon:
         return self.proc.pid
 
     def args(self):
-        a = [self.t.sserelay, "--listen", "127.0.0.1:%d" % self.port]
+        # An empty configuration unless the test names its own (a later
+        # -c wins): the host's SYSCONFDIR/sserelay.conf must not leak in.
+        a = [self.t.sserelay, "-c", "/dev/null",
+             "--listen", "127.0.0.1:%d" % self.port]
         if not self.no_redis_arg:
             url = self.redis_url
             if url is None and self.redis is not None:
