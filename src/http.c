@@ -325,7 +325,7 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		chan[n] = names[n];
 	}
 
-	if ((s = stream_new(cfg->ring_size)) == NULL) {
+	if ((s = stream_new(cfg->ring_size, n)) == NULL) {
 		log_warnx("http: out of memory for a new stream");
 		return http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "out of memory");

@@ -284,7 +284,7 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 	if (res == NULL)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
-	if (n > sizeof(s->subs) / sizeof(s->subs[0]))
+	if (n > s->maxsubs)
 		return -1;
 	hub_lock(h);
 	if (h->closing) {

@@ -12,12 +12,14 @@
 #include "stream.h"
 
 struct stream *
-stream_new(size_t ring_cap)
+stream_new(size_t ring_cap, size_t maxsubs)
 {
 	struct stream	*s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s) + maxsubs * sizeof(s->subs[0]))) ==
+	    NULL)
 		return NULL;
+	s->maxsubs = maxsubs;
 	if (ring_init(&s->ring, ring_cap) == -1) {
 		free(s);
 		return NULL;

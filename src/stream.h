@@ -61,11 +61,13 @@ struct stream {
 	struct stream	*wake_next;		/* pending wake list */
 	int		 wake_queued;
 	int		 registered;
-	struct hub_sub	 subs[QUERY_UPLOADS_MAX + 1];
 	size_t		 nsubs;
+	size_t		 maxsubs;
+	struct hub_sub	 subs[];		/* maxsubs of them */
 };
 
-struct stream	*stream_new(size_t ring_cap);
+/* a stream for up to maxsubs channels (it costs 32 bytes a channel) */
+struct stream	*stream_new(size_t ring_cap, size_t maxsubs);
 /* drops every frame reference it holds and frees it */
 void		 stream_free(struct stream *);
 

@@ -87,7 +87,7 @@ mkstream(size_t cap, struct conn *c)
 	struct stream *s;
 
 	memset(c, 0, sizeof(*c));
-	s = stream_new(cap);
+	s = stream_new(cap, 17);
 	if (s == NULL) {
 		printf("Bail out! stream_new failed\n");
 		exit(1);
