@@ -55,7 +55,7 @@ config_init(struct config *c)
 	c->upload_prefix = config_strdup("upload:");
 	c->max_uploads = 16;
 	c->max_connections = 0;
-	c->conn_memory = 8192;
+	c->conn_memory = 6144;
 	c->client_timeout_s = 60;
 	c->history_size = 100;
 	c->history_ttl_s = 300;
@@ -475,8 +475,8 @@ config_usage(FILE *fp)
 "      --max-uploads N          upload parameters per stream, 1-16 [16]\n"
 "      --max-connections N      open connections at most [0: from the\n"
 "                               open-file limit]\n"
-"      --conn-memory BYTES      memory pool per connection; request headers\n"
-"                               must fit in about half of it [8192]\n"
+"      --conn-memory BYTES      memory pool per connection; the request must\n"
+"                               fit in about 40%% of it, or it gets 431 [6144]\n"
 "      --client-timeout SECONDS close connections idle that long; streams\n"
 "                               waiting for events are not idle; 0: never [60]\n"
 "      --demo[=yes|no]          serve the demo page at / [no]\n"

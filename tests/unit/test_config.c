@@ -151,7 +151,7 @@ test_defaults(void)
 	is_str(c.upload_prefix, "upload:", "default upload prefix");
 	is_int(c.max_uploads, 16, "default max uploads 16");
 	is_int(c.max_connections, 0, "default max connections 0 (derived)");
-	is_int(c.conn_memory, 8192, "default conn memory 8192");
+	is_int(c.conn_memory, 6144, "default conn memory 6144");
 	is_int(c.client_timeout_s, 60, "default client timeout 60 s");
 	is_int(c.log_level, LOG_LEVEL_INFO, "default log level info");
 	config_free(&c);
