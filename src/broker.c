@@ -247,6 +247,7 @@ broker_message(struct broker *b, redisReply *r, uint64_t now)
 		    (int)ch->len, ch->str);
 		return;
 	}
+	f->recv_us = util_now_us();
 	hub_publish_locked(b->hub, ch->str, ch->len, seq, now, f);
 	frame_unref(f);
 }

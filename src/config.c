@@ -57,6 +57,10 @@ config_init(struct config *c)
 	c->max_connections = 0;
 	c->conn_memory = 6144;
 	c->client_timeout_s = 60;
+	c->jwt_algorithm = config_strdup("HS256");
+	c->jwt_cookie = config_strdup("sserelay_token");
+	c->jwt_claim = config_strdup("sserelay");
+	c->jwt_leeway_s = 30;
 	c->history_size = 100;
 	c->history_ttl_s = 300;
 	c->history_bytes = 64 << 20;
@@ -86,6 +90,18 @@ config_free(struct config *c)
 	config_redis_url_free(&c->redis_url);
 	free(c->user_prefix);
 	free(c->upload_prefix);
+	free(c->jwt_algorithm);
+	free(c->jwt_key_file);
+	free(c->jwt_cookie);
+	free(c->jwt_issuer);
+	free(c->jwt_audience);
+	free(c->jwt_claim);
+	free(c->cors_origins);
+	free(c->trusted_proxies);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->metrics_listen);
+	free(c->metrics_host);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -250,7 +266,7 @@ bad:
 
 /* "HOST:PORT", "[V6]:PORT", "*:PORT" or "PORT" (then 127.0.0.1) */
 static int
-config_listen_parse(struct config *c, const char *s, char *err, size_t errlen)
+config_hostport(const char *s, char **hostp, int *portp)
 {
 	char	*host, *port, *dup;
 	long	 n;
@@ -271,15 +287,23 @@ config_listen_parse(struct config *c, const char *s, char *err, size_t errlen)
 	}
 	if (*host == '\0' || config_number(port, 1, 65535, &n) == -1)
 		goto bad;
-	free(c->listen_host);
-	c->listen_host = config_strdup(host);
-	c->listen_port = (int)n;
+	free(*hostp);
+	*hostp = config_strdup(host);
+	*portp = (int)n;
 	free(dup);
 	return 0;
 bad:
 	free(dup);
-	return config_err(err, errlen, "--listen: expected HOST:PORT, "
-	    "[IPV6]:PORT or *:PORT, got '%s'", s);
+	return -1;
+}
+
+static int
+config_listen_parse(struct config *c, const char *s, char *err, size_t errlen)
+{
+	if (config_hostport(s, &c->listen_host, &c->listen_port) == -1)
+		return config_err(err, errlen, "--listen: expected HOST:PORT, "
+		    "[IPV6]:PORT or *:PORT, got '%s'", s);
+	return 0;
 }
 
 /* seconds with up to three decimals, e.g. 15 or 0.5, into ms */
@@ -377,6 +401,22 @@ enum {
 	OPT_HISTORY_SIZE,
 	OPT_HISTORY_TTL,
 	OPT_HISTORY_MEMORY,
+	OPT_AUTH,
+	OPT_JWT_ALGORITHM,
+	OPT_JWT_KEY_FILE,
+	OPT_JWT_COOKIE,
+	OPT_JWT_ISSUER,
+	OPT_JWT_AUDIENCE,
+	OPT_JWT_CLAIM,
+	OPT_JWT_LEEWAY,
+	OPT_CORS_ORIGIN,
+	OPT_TRUSTED_PROXY,
+	OPT_MAX_STREAMS,
+	OPT_MAX_STREAMS_PER_IP,
+	OPT_MAX_STREAMS_PER_USER,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_METRICS_LISTEN,
 };
 
 /*
@@ -409,6 +449,22 @@ static const struct config_key {
 	{ "history-size",	 OPT_HISTORY_SIZE, 1, 0 },
 	{ "history-ttl",	 OPT_HISTORY_TTL, 1, 0 },
 	{ "history-memory",	 OPT_HISTORY_MEMORY, 1, 0 },
+	{ "auth",		 OPT_AUTH, 1, 0 },
+	{ "jwt-algorithm",	 OPT_JWT_ALGORITHM, 1, 0 },
+	{ "jwt-key-file",	 OPT_JWT_KEY_FILE, 1, 0 },
+	{ "jwt-cookie",		 OPT_JWT_COOKIE, 1, 0 },
+	{ "jwt-issuer",		 OPT_JWT_ISSUER, 1, 0 },
+	{ "jwt-audience",	 OPT_JWT_AUDIENCE, 1, 0 },
+	{ "jwt-claim",		 OPT_JWT_CLAIM, 1, 0 },
+	{ "jwt-leeway",		 OPT_JWT_LEEWAY, 1, 0 },
+	{ "cors-origin",	 OPT_CORS_ORIGIN, 1, 0 },
+	{ "trusted-proxy",	 OPT_TRUSTED_PROXY, 1, 0 },
+	{ "max-streams",	 OPT_MAX_STREAMS, 1, 1 },
+	{ "max-streams-per-ip",	 OPT_MAX_STREAMS_PER_IP, 1, 1 },
+	{ "max-streams-per-user", OPT_MAX_STREAMS_PER_USER, 1, 1 },
+	{ "tls-cert",		 OPT_TLS_CERT, 1, 0 },
+	{ "tls-key",		 OPT_TLS_KEY, 1, 0 },
+	{ "metrics-listen",	 OPT_METRICS_LISTEN, 1, 0 },
 	{ "log-level",		 'L', 1, 1 },
 	{ NULL, 0, 0, 0 },
 };
@@ -437,6 +493,24 @@ static const struct option config_longopts[] = {
 	{ "history-size",	required_argument, NULL, OPT_HISTORY_SIZE },
 	{ "history-ttl",	required_argument, NULL, OPT_HISTORY_TTL },
 	{ "history-memory",	required_argument, NULL, OPT_HISTORY_MEMORY },
+	{ "auth",		required_argument, NULL, OPT_AUTH },
+	{ "jwt-algorithm",	required_argument, NULL, OPT_JWT_ALGORITHM },
+	{ "jwt-key-file",	required_argument, NULL, OPT_JWT_KEY_FILE },
+	{ "jwt-cookie",		required_argument, NULL, OPT_JWT_COOKIE },
+	{ "jwt-issuer",		required_argument, NULL, OPT_JWT_ISSUER },
+	{ "jwt-audience",	required_argument, NULL, OPT_JWT_AUDIENCE },
+	{ "jwt-claim",		required_argument, NULL, OPT_JWT_CLAIM },
+	{ "jwt-leeway",		required_argument, NULL, OPT_JWT_LEEWAY },
+	{ "cors-origin",	required_argument, NULL, OPT_CORS_ORIGIN },
+	{ "trusted-proxy",	required_argument, NULL, OPT_TRUSTED_PROXY },
+	{ "max-streams",	required_argument, NULL, OPT_MAX_STREAMS },
+	{ "max-streams-per-ip",	required_argument, NULL,
+	    OPT_MAX_STREAMS_PER_IP },
+	{ "max-streams-per-user", required_argument, NULL,
+	    OPT_MAX_STREAMS_PER_USER },
+	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
+	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "log-level",		required_argument, NULL, 'L' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -485,6 +559,28 @@ config_usage(FILE *fp)
 "      --history-ttl SECONDS    how long a message is kept for resume [300]\n"
 "      --history-memory BYTES   all history together, at most (suffix k, M\n"
 "                               or G allowed); oldest dropped first [64M]\n"
+"      --auth none|jwt          who may open which stream [none]\n"
+"      --jwt-algorithm ALG      HS256, HS384, HS512, RS256 or ES256 [HS256]\n"
+"      --jwt-key-file FILE      the HS secret, or the RS/ES public key (PEM)\n"
+"      --jwt-cookie NAME        cookie that may carry the token\n"
+"                               [sserelay_token]\n"
+"      --jwt-issuer ISS         required iss claim [not checked]\n"
+"      --jwt-audience AUD       required aud claim [not checked]\n"
+"      --jwt-claim NAME         claim whose 'uploads' list the uploads a\n"
+"                               token may join [sserelay]\n"
+"      --jwt-leeway SECONDS     clock skew allowed on exp and nbf [30]\n"
+"      --cors-origin LIST       origins (comma-separated, exact) allowed to\n"
+"                               open streams cross-origin [none]\n"
+"      --trusted-proxy LIST     proxy addresses whose X-Forwarded-For is\n"
+"                               believed [none]\n"
+"      --max-streams N          open streams at most; 0: no limit [0]\n"
+"      --max-streams-per-ip N   per client address; 0: no limit [0]\n"
+"      --max-streams-per-user N per user; 0: no limit [0]\n"
+"      --tls-cert FILE          serve HTTPS with this certificate (PEM)\n"
+"      --tls-key FILE           and this private key (PEM)\n"
+"      --metrics-listen HOST:PORT\n"
+"                               serve /metrics and /healthz there instead\n"
+"                               of on --listen [off]\n"
 "  -L, --log-level LEVEL        error, warn, info or debug [info]\n"
 "  -V, --version                print the version and exit\n"
 "  -h, --help                   print this help and exit\n"
@@ -514,6 +610,14 @@ config_key_by_name(const char *name)
 		if (strcmp(k->name, name) == 0)
 			return k;
 	return NULL;
+}
+
+static int
+config_setstr(char **field, const char *v)
+{
+	free(*field);
+	*field = config_strdup(v);
+	return 0;
 }
 
 /* bytes, with an optional k, M or G suffix (powers of 1024) */
@@ -683,6 +787,68 @@ config_set(struct config *c, int id, const char *v, char *err, size_t errlen)
 			return config_err(err, errlen, "expected bytes from 1M "
 			    "to 64G (suffix k, M or G allowed), got '%s'", v);
 		return 0;
+	case OPT_AUTH:
+		if (strcmp(v, "none") == 0)
+			c->auth_jwt = 0;
+		else if (strcmp(v, "jwt") == 0)
+			c->auth_jwt = 1;
+		else
+			return config_err(err, errlen, "expected none or jwt, "
+			    "got '%s'", v);
+		return 0;
+	case OPT_JWT_ALGORITHM:
+		if (strcmp(v, "HS256") != 0 && strcmp(v, "HS384") != 0 &&
+		    strcmp(v, "HS512") != 0 && strcmp(v, "RS256") != 0 &&
+		    strcmp(v, "ES256") != 0)
+			return config_err(err, errlen, "expected HS256, HS384, "
+			    "HS512, RS256 or ES256, got '%s'", v);
+		return config_setstr(&c->jwt_algorithm, v);
+	case OPT_JWT_KEY_FILE:
+		return config_setstr(&c->jwt_key_file, v);
+	case OPT_JWT_COOKIE:
+		if (strpbrk(v, " ;=,\"") != NULL)
+			return config_err(err, errlen, "not a cookie name: "
+			    "'%s'", v);
+		return config_setstr(&c->jwt_cookie, v);
+	case OPT_JWT_ISSUER:
+		return config_setstr(&c->jwt_issuer, v);
+	case OPT_JWT_AUDIENCE:
+		return config_setstr(&c->jwt_audience, v);
+	case OPT_JWT_CLAIM:
+		return config_setstr(&c->jwt_claim, v);
+	case OPT_JWT_LEEWAY:
+		if (config_number(v, 0, 3600, &n) == -1)
+			return config_err(err, errlen, "expected seconds from 0 "
+			    "to 3600, got '%s'", v);
+		c->jwt_leeway_s = (unsigned)n;
+		return 0;
+	case OPT_CORS_ORIGIN:
+		return config_setstr(&c->cors_origins, v);
+	case OPT_TRUSTED_PROXY:
+		return config_setstr(&c->trusted_proxies, v);
+	case OPT_MAX_STREAMS:
+	case OPT_MAX_STREAMS_PER_IP:
+	case OPT_MAX_STREAMS_PER_USER:
+		if (config_number(v, 0, 10000000, &n) == -1)
+			return config_err(err, errlen, "expected 0 to 10000000, "
+			    "got '%s'", v);
+		if (id == OPT_MAX_STREAMS)
+			c->max_streams = (unsigned)n;
+		else if (id == OPT_MAX_STREAMS_PER_IP)
+			c->max_streams_per_ip = (unsigned)n;
+		else
+			c->max_streams_per_user = (unsigned)n;
+		return 0;
+	case OPT_TLS_CERT:
+		return config_setstr(&c->tls_cert, v);
+	case OPT_TLS_KEY:
+		return config_setstr(&c->tls_key, v);
+	case OPT_METRICS_LISTEN:
+		if (config_hostport(v, &c->metrics_host, &c->metrics_port) ==
+		    -1)
+			return config_err(err, errlen, "expected HOST:PORT, "
+			    "[IPV6]:PORT or *:PORT, got '%s'", v);
+		return config_setstr(&c->metrics_listen, v);
 	case OPT_DEMO:
 		if (config_yesno(v, &b) == -1)
 			return config_err(err, errlen, "expected yes or no, got "
@@ -892,6 +1058,10 @@ config_parse_args(struct config *c, int argc, char **argv, char *err,
 
 	if (strcmp(c->user_prefix, c->upload_prefix) == 0)
 		BAD("--user-prefix and --upload-prefix must differ");
+	if (c->auth_jwt && c->jwt_key_file == NULL)
+		BAD("--auth jwt needs --jwt-key-file");
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+		BAD("--tls-cert and --tls-key go together");
 	if (c->password_file != NULL) {
 		if (config_read_password_file(c, c->password_file, err,
 		    errlen) == -1)
@@ -957,6 +1127,38 @@ config_differs(const struct config *a, const struct config *b, int id)
 		return a->history_ttl_s != b->history_ttl_s;
 	case OPT_HISTORY_MEMORY:
 		return a->history_bytes != b->history_bytes;
+	case OPT_AUTH:
+		return a->auth_jwt != b->auth_jwt;
+	case OPT_JWT_ALGORITHM:
+		return !config_streq(a->jwt_algorithm, b->jwt_algorithm);
+	case OPT_JWT_KEY_FILE:
+		return !config_streq(a->jwt_key_file, b->jwt_key_file);
+	case OPT_JWT_COOKIE:
+		return !config_streq(a->jwt_cookie, b->jwt_cookie);
+	case OPT_JWT_ISSUER:
+		return !config_streq(a->jwt_issuer, b->jwt_issuer);
+	case OPT_JWT_AUDIENCE:
+		return !config_streq(a->jwt_audience, b->jwt_audience);
+	case OPT_JWT_CLAIM:
+		return !config_streq(a->jwt_claim, b->jwt_claim);
+	case OPT_JWT_LEEWAY:
+		return a->jwt_leeway_s != b->jwt_leeway_s;
+	case OPT_CORS_ORIGIN:
+		return !config_streq(a->cors_origins, b->cors_origins);
+	case OPT_TRUSTED_PROXY:
+		return !config_streq(a->trusted_proxies, b->trusted_proxies);
+	case OPT_MAX_STREAMS:
+		return a->max_streams != b->max_streams;
+	case OPT_MAX_STREAMS_PER_IP:
+		return a->max_streams_per_ip != b->max_streams_per_ip;
+	case OPT_MAX_STREAMS_PER_USER:
+		return a->max_streams_per_user != b->max_streams_per_user;
+	case OPT_TLS_CERT:
+		return !config_streq(a->tls_cert, b->tls_cert);
+	case OPT_TLS_KEY:
+		return !config_streq(a->tls_key, b->tls_key);
+	case OPT_METRICS_LISTEN:
+		return !config_streq(a->metrics_listen, b->metrics_listen);
 	case 'L':
 		return a->log_level != b->log_level;
 	}
@@ -1000,6 +1202,15 @@ config_reload(struct config *run, const struct config *next)
 			break;
 		case OPT_MAX_UPLOADS:
 			run->max_uploads = next->max_uploads;
+			break;
+		case OPT_MAX_STREAMS:
+			run->max_streams = next->max_streams;
+			break;
+		case OPT_MAX_STREAMS_PER_IP:
+			run->max_streams_per_ip = next->max_streams_per_ip;
+			break;
+		case OPT_MAX_STREAMS_PER_USER:
+			run->max_streams_per_user = next->max_streams_per_user;
 			break;
 		case 'L':
 			run->log_level = next->log_level;

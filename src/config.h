@@ -59,6 +59,25 @@ struct config {
 	unsigned	 conn_memory;		/* MHD pool per connection */
 	unsigned	 client_timeout_s;	/* idle non-suspended clients */
 	int		 demo;			/* serve the demo page at / */
+	/* access control, off by default (auth.c) */
+	int		 auth_jwt;
+	char		*jwt_algorithm;		/* HS256 HS384 HS512 RS256 ES256 */
+	char		*jwt_key_file;		/* secret, or public key PEM */
+	char		*jwt_cookie;
+	char		*jwt_issuer;		/* NULL: not checked */
+	char		*jwt_audience;		/* NULL: not checked */
+	char		*jwt_claim;		/* claim holding "uploads" */
+	unsigned	 jwt_leeway_s;
+	char		*cors_origins;		/* comma list; NULL: no CORS */
+	char		*trusted_proxies;	/* comma list of addresses */
+	_Atomic unsigned max_streams;		/* 0: no limit */
+	_Atomic unsigned max_streams_per_ip;
+	_Atomic unsigned max_streams_per_user;
+	char		*tls_cert;
+	char		*tls_key;
+	char		*metrics_listen;	/* HOST:PORT; NULL: main listener */
+	char		*metrics_host;		/* metrics_listen, parsed */
+	int		 metrics_port;
 	unsigned	 history_size;		/* per channel; 0: none */
 	unsigned	 history_ttl_s;
 	size_t		 history_bytes;		/* all channels together */

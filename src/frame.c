@@ -23,6 +23,8 @@ frame_new(const void *p, size_t len)
 	if ((f = malloc(sizeof(*f) + len)) == NULL)
 		return NULL;
 	atomic_init(&f->refs, 1);
+	f->message = 0;
+	f->recv_us = 0;
 	f->len = len;
 	if (len)
 		memcpy(f->data, p, len);
@@ -384,7 +386,8 @@ frame_message(const char *id, const char *channel, size_t channel_len,
 	}
 	if (sse_end(&b) == -1)
 		goto done;
-	f = frame_new(b.data, b.len);
+	if ((f = frame_new(b.data, b.len)) != NULL)
+		f->message = 1;
 done:
 	sbuf_free(&b);
 	return f;

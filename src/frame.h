@@ -23,6 +23,8 @@ enum frame_format {
 
 struct frame {
 	atomic_uint	 refs;
+	int		 message;	/* a published message, not a control */
+	uint64_t	 recv_us;	/* when it came from Redis (monotonic) */
 	size_t		 len;
 	char		 data[];
 };

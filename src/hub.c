@@ -335,6 +335,7 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 		h->tail = s;
 	h->nstreams++;
 	s->registered = 1;
+	s->opened_us = util_now_us();
 	hub_unlock(h);
 	atomic_fetch_add(&h->stats.streams_open, 1);
 	atomic_fetch_add(&h->stats.streams_total, 1);
@@ -540,6 +541,24 @@ hub_close_all_locked(struct hub *h, struct frame *(*make_final)(void *),
 			hub_queue_wake(h, s);
 		frame_unref(f);
 	}
+}
+
+size_t
+hub_expire_tokens_locked(struct hub *h, time_t now)
+{
+	struct stream	*s;
+	size_t		 n = 0;
+
+	for (s = h->head; s != NULL; s = s->all_next)
+		if (s->expires != 0 && s->expires <= now) {
+			s->expires = 0;		/* once */
+			if (stream_close(s, h->slow_final))
+				hub_queue_wake(h, s);
+			n++;
+		}
+	if (n > 0)
+		log_debug("auth: %zu streams ended: their tokens expired", n);
+	return n;
 }
 
 void

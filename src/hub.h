@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct frame;
 struct stream;
@@ -117,6 +118,12 @@ size_t		 hub_heartbeat_locked(struct hub *, uint64_t elapsed_ms,
 /* close every stream: final frame (its own per stream from make_final) */
 void		 hub_close_all_locked(struct hub *,
 		    struct frame *(*make_final)(void *), void *arg);
+/*
+ * End every stream whose token expired by now (unix seconds) with the
+ * slow-close frame (a retry:), so its client comes back with a fresh one.
+ * Returns how many.  Walks every stream: call it about once a second.
+ */
+size_t		 hub_expire_tokens_locked(struct hub *, time_t now);
 /* wake every stream queued during the batch */
 void		 hub_wake_locked(struct hub *);
 

@@ -40,6 +40,8 @@ main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
 
 	hub_lock(hub);
 	hub_expire_locked(hub, now);
+	if (cfg->auth_jwt && now / 1000 != *last / 1000)
+		hub_expire_tokens_locked(hub, time(NULL));
 	hub_heartbeat_locked(hub, now - *last, cfg->heartbeat_ms, ping);
 	hub_wake_locked(hub);
 	hub_unlock(hub);

@@ -93,6 +93,12 @@ query_add(struct query *q, const char *key, const char *value,
 		memcpy(q->uploads[q->nuploads], value, value_len);
 		q->uploads[q->nuploads][value_len] = '\0';
 		q->nuploads++;
+	} else if (strcmp(key, "access_token") == 0) {
+		if (q->access_token != NULL)
+			return query_fail(q, "duplicate access_token parameter");
+		/* one with a NUL cannot be a token: make it fail as one */
+		q->access_token = memchr(value, '\0', value_len) != NULL ?
+		    "invalid" : value;
 	} else if (strcmp(key, "lastEventId") == 0) {
 		/*
 		 * For the resume logic.  One that cannot be an id (too long, a

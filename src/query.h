@@ -21,6 +21,7 @@ struct query {
 	size_t	 max_uploads;
 	char	 last_event_id[QUERY_ID_MAX + 1];
 	int	 has_last_event_id;
+	const char *access_token;	/* the caller's value: not copied */
 	const char *error;	/* first error, static string */
 	char	 errbuf[96];
 };

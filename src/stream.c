@@ -9,7 +9,9 @@
 
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "stream.h"
+#include "util.h"
 
 struct stream *
 stream_new(size_t ring_cap, size_t maxsubs)
@@ -116,12 +118,17 @@ stream_read(struct stream *s, char *buf, size_t max)
 		n += take;
 		s->off += take;
 		if (s->off == s->cur->len) {
+			if (s->cur->message)
+				metrics_delivered(util_now_us() -
+				    s->cur->recv_us,
+				    s->cur->recv_us >= s->opened_us);
 			frame_unref(s->cur);
 			s->cur = NULL;
 		}
 	}
 	if (n > 0) {
 		pthread_mutex_unlock(&s->lock);
+		metrics_written(n);
 		return (ssize_t)n;
 	}
 	if (s->closing) {

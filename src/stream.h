@@ -21,7 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
+#include "quota.h"
 #include "query.h"
 #include "ring.h"
 
@@ -51,6 +53,9 @@ struct stream {
 	int		 suspended;
 	int		 closing;
 	int		 overflowed;
+	uint64_t	 opened_us;	/* joined the hub: older frames replay */
+	time_t		 expires;	/* token expiry (unix s); 0: none */
+	struct quota_hold hold;	/* connection limits it counts in */
 
 	void		*conn;		/* the MHD connection */
 	void		(*suspend)(struct stream *);

@@ -8,6 +8,8 @@
 
 /* milliseconds of CLOCK_MONOTONIC: for intervals, never for dates */
 uint64_t	util_now_ms(void);
+/* microseconds of CLOCK_MONOTONIC */
+uint64_t	util_now_us(void);
 /* 32 random bits for jitter (getrandom, or random() if that fails) */
 uint32_t	util_random(void);
 

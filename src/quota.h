@@ -1,0 +1,45 @@
+/*
+ * quota.h - connection limits: global, per client address, per user,
+ * and which address a client has behind trusted proxies.
+ *
+ * One mutex guards the counts; workers take it once when a stream opens
+ * and once when it ends.
+ */
+#ifndef SSERELAY_QUOTA_H
+#define SSERELAY_QUOTA_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct quota;
+
+/* what a stream holds while it is open; give it back with quota_release */
+struct quota_hold {
+	void	*ip;
+	void	*user;
+	int	 held;
+};
+
+/*
+ * trusted: comma-separated addresses or CIDRs (NULL: none).  NULL with
+ * err set if one cannot be read.
+ */
+struct quota	*quota_new(const char *trusted, char *err, size_t errlen);
+void		 quota_free(struct quota *);
+/*
+ * Count a new stream of ip and user (NULL: none) against the limits (0:
+ * none).  NULL when it fits (hold filled in), else which limit it hit:
+ * "global", "ip" or "user".
+ */
+const char	*quota_acquire(struct quota *, unsigned max_total,
+		    unsigned max_ip, unsigned max_user, const char *ip,
+		    const char *user, struct quota_hold *);
+void		 quota_release(struct quota *, struct quota_hold *);
+/*
+ * The client's address as text: the peer's, or, when the peer is a
+ * trusted proxy, the rightmost X-Forwarded-For entry that is not one.
+ */
+void		 quota_client_ip(struct quota *, const struct sockaddr *peer,
+		    const char *xff, char *out, size_t outlen);
+
+#endif
