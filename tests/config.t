@@ -6,6 +6,8 @@
 # - each kind of error is one line "FILE:LINE: ..." naming the key, exit 1,
 #   and the daemon refuses to start on it too; a missing -c file exits 1;
 # - the example names every key of --help, with the default --help shows;
+# - examples/sserelay-production.conf passes -t with its key and certificate
+#   paths pointed at files made here (openssl);
 # - a file value takes effect (retry: on a real stream), flags override it
 #   (heartbeat), also across a reload;
 # - SIGHUP: a live key (retry, heartbeat) changes for new and open streams,
@@ -13,6 +15,7 @@
 #   broken file is rejected whole with FILE:LINE in the log.
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +31,7 @@ t = harness.Test()
 SRCDIR = os.path.join(os.environ.get("TESTS_SRCDIR")
                       or os.path.dirname(os.path.abspath(__file__)), "..")
 EXAMPLE = os.path.join(SRCDIR, "examples", "sserelay.conf")
+PRODUCTION = os.path.join(SRCDIR, "examples", "sserelay-production.conf")
 NOT_KEYS = ("config", "check-config", "version", "help")
 
 
@@ -71,7 +75,9 @@ def help_options():
             if m:
                 default = m.group(1)          # "0: from the open-file limit"
             elif default == "off":
-                default = "no"
+                # "off" is the default of a yes/no option (--demo); for one
+                # that takes a value (--metrics-listen) it means unset
+                default = None if has_arg else "no"
             elif " " in default:
                 default = None                # "number of cores"
         result[name] = (has_arg, default)
@@ -106,6 +112,47 @@ class FileDaemon(harness.Daemon):
     def args(self):
         self.rewrite(None)
         return [self.t.sserelay, "-c", self.conf] + self.extra
+
+
+def key_files():
+    """Files for the keys that name one: {key: path}.  The PEMs are made
+    with openssl, like an operator would (-t does not read them yet, but
+    startup does)."""
+    files = {
+        "redis-password-file": write("redis-password", "secret\n"),
+        "jwt-secret": write("jwt.secret", "0123456789abcdef0123456789abcdef\n"),
+    }
+    pub, crt, key = (t.path(n) for n in ("jwt-public.pem", "tls.crt",
+                                         "tls.key"))
+    if shutil.which("openssl"):
+        def ossl(*args):
+            return subprocess.run(["openssl"] + list(args),
+                                  stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=60)
+        priv = t.path("jwt-private.pem")
+        res = [ossl("genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", priv),
+               ossl("pkey", "-in", priv, "-pubout", "-out", pub),
+               ossl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt)]
+        bad = [r.stdout.decode("utf-8", "replace") for r in res
+               if r.returncode != 0]
+        t.ok(not bad, "openssl made an RSA public key and a certificate",
+             "\n".join(bad))
+    else:
+        # -t does not read them: placeholders keep the other checks going
+        if t.require_all:
+            t.ok(False, "openssl not found and SSERELAY_REQUIRE_ALL is set")
+        else:
+            t.diag("openssl not found: placeholder PEM files")
+        for path, kind in ((pub, "PUBLIC KEY"), (crt, "CERTIFICATE"),
+                           (key, "PRIVATE KEY")):
+            write(os.path.basename(path), "-----BEGIN %s-----\n"
+                  "-----END %s-----\n" % (kind, kind))
+    files.update({"jwt-key-file": pub, "tls-cert": crt, "tls-key": key})
+    return files
 
 
 def file_daemon(r, lines, extra=()):
@@ -189,14 +236,13 @@ def main():
     t.ok(not wrong, "the example shows the defaults --help shows",
          "\n".join(wrong))
     # uncommented, it is a valid file that changes nothing
-    pwfile = write("redis-password", "secret\n")
+    files = key_files()
+    pwfile = files["redis-password-file"]
     lines = []
     for line in example.splitlines():
         m = re.match(r"^#\s?([a-z][a-z-]*) (\S.*)$", line)
         if m and m.group(1) in keys:
-            value = m.group(2)
-            if m.group(1) == "redis-password-file":
-                value = pwfile
+            value = files.get(m.group(1), m.group(2))
             lines.append("%s %s" % (m.group(1), value))
         else:
             lines.append(line)
@@ -215,7 +261,16 @@ def main():
         "user-prefix": "usr.", "upload-prefix": "upl.", "max-uploads": "4",
         "max-connections": "100", "conn-memory": "16384",
         "client-timeout": "0", "demo": "yes", "log-level": "warn",
-        "history-size": "10", "history-ttl": "60", "history-memory": "8M"}
+        "history-size": "10", "history-ttl": "60", "history-memory": "8M",
+        "auth": "jwt", "jwt-algorithm": "HS384",
+        "jwt-key-file": files["jwt-secret"], "jwt-cookie": "tok",
+        "jwt-issuer": "https://issuer.example", "jwt-audience": "sserelay",
+        "jwt-claim": "app", "jwt-leeway": "5",
+        "cors-origin": '"http://127.0.0.1:9000,https://app.example"',
+        "trusted-proxy": '"127.0.0.1,10.0.0.0/8,::1"',
+        "max-streams": "1000", "max-streams-per-ip": "50",
+        "max-streams-per-user": "10", "tls-cert": files["tls-cert"],
+        "tls-key": files["tls-key"], "metrics-listen": "127.0.0.1:19100"}
     unknown = sorted(set(keys) - set(values))
     t.ok(not unknown, "the test knows a value for every key of --help",
          "no value for: %s" % " ".join(unknown))
@@ -225,6 +280,26 @@ def main():
     t.ok(rc == 0 and out == "configuration OK\n",
          "a file setting every key of --help passes -t",
          "rc %r out %r err %r" % (rc, out, err))
+
+    # the production example: only known keys, each once, valid values;
+    # its files (which -t does not read) pointed at ours
+    with open(PRODUCTION) as f:
+        production = f.read()
+    lines, unknown = [], []
+    for line in production.splitlines():
+        m = re.match(r"^\s*([a-z][a-z-]*)\s+(\S.*)$", line)
+        if m and not line.lstrip().startswith("#"):
+            if m.group(1) not in keys:
+                unknown.append(m.group(1))
+            line = "%s %s" % (m.group(1), files.get(m.group(1), m.group(2)))
+        lines.append(line)
+    t.ok(not unknown, "examples/sserelay-production.conf uses only keys of "
+         "--help", "unknown: %s" % " ".join(unknown))
+    prod = write("production.conf", "\n".join(lines) + "\n")
+    rc, out, err = run("-t", "-c", prod)
+    t.ok(rc == 0 and out == "configuration OK\n",
+         "-t passes on examples/sserelay-production.conf (its files made "
+         "here)", "rc %r out %r err %r" % (rc, out, err))
 
     # errors: one line "FILE:LINE: ...", the first error only, exit 1
     cases = [
