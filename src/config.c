@@ -823,9 +823,18 @@ config_set(struct config *c, int id, const char *v, char *err, size_t errlen)
 		c->jwt_leeway_s = (unsigned)n;
 		return 0;
 	case OPT_CORS_ORIGIN:
-		return config_setstr(&c->cors_origins, v);
-	case OPT_TRUSTED_PROXY:
-		return config_setstr(&c->trusted_proxies, v);
+	case OPT_TRUSTED_PROXY: {
+		char	**field = id == OPT_CORS_ORIGIN ? &c->cors_origins :
+			    &c->trusted_proxies;
+
+		/* "none", as --help shows the default, unsets the list */
+		if (strcmp(v, "none") == 0) {
+			free(*field);
+			*field = NULL;
+			return 0;
+		}
+		return config_setstr(field, v);
+	}
 	case OPT_MAX_STREAMS:
 	case OPT_MAX_STREAMS_PER_IP:
 	case OPT_MAX_STREAMS_PER_USER:

@@ -384,8 +384,9 @@ http_authorize(struct http *h, struct MHD_Connection *conn,
 	else
 		snprintf(msg, sizeof(msg), "%s", auth_text(a));
 	quota_client_ip(h->quota, MHD_get_connection_info(conn,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr, NULL, ip,
-	    sizeof(ip));
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr,
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-Forwarded-For"), ip, sizeof(ip));
 	/* never the token itself */
 	log_info("auth: %u %s (user %s, from %s)", auth_status(a), msg,
 	    q->user, ip);
@@ -453,6 +454,10 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		log_debug("http: 400 %s", q.error);
 		return http_text(h, conn, MHD_HTTP_BAD_REQUEST, q.error);
 	}
+
+	if (h->auth != NULL && http_authorize(h, conn, &q, &expires, &r))
+		return r;
+	/* HEAD answers what GET would, short of the body and a slot */
 	if (head) {
 		/*
 		 * The headers a GET gets and no body.  MHD 0.9.75 writes the
@@ -474,9 +479,6 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		MHD_destroy_response(resp);
 		return r;
 	}
-
-	if (h->auth != NULL && http_authorize(h, conn, &q, &expires, &r))
-		return r;
 	quota_client_ip(h->quota, MHD_get_connection_info(conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr,
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -507,7 +509,8 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	/* the stream holds the limits' counts from now on, and gives them
 	 * back where it is freed */
 	s->hold = hold;
-	s->expires = expires;
+	/* accepted until exp + leeway: it ends when acceptance would */
+	s->expires = expires != 0 ? expires + (time_t)cfg->jwt_leeway_s : 0;
 	s->conn = conn;
 	s->suspend = http_suspend;
 	s->resume = http_resume;
@@ -833,6 +836,32 @@ http_slow_final(const struct config *cfg, struct hub *hub)
 		return -1;
 	hub_set_slow_final(hub, f);
 	frame_unref(f);
+	return 0;
+}
+
+int
+http_check(const struct config *cfg, char *err, size_t errlen)
+{
+	struct auth	*a = NULL;
+	struct quota	*q;
+	char		*pem;
+
+	if (cfg->auth_jwt && (a = auth_new(cfg, err, errlen)) == NULL)
+		return -1;
+	auth_free(a);
+	if ((q = quota_new(cfg->trusted_proxies, err, errlen)) == NULL)
+		return -1;
+	quota_free(q);
+	if (cfg->tls_cert != NULL) {
+		if ((pem = http_read_pem("--tls-cert", cfg->tls_cert, err,
+		    errlen)) == NULL)
+			return -1;
+		http_free_secret(pem);
+		if ((pem = http_read_pem("--tls-key", cfg->tls_key, err,
+		    errlen)) == NULL)
+			return -1;
+		http_free_secret(pem);
+	}
 	return 0;
 }
 

@@ -14,6 +14,11 @@ struct http;
 
 struct http	*http_start(const struct config *, struct hub *,
 		    struct broker *, char *err, size_t errlen);
+/*
+ * What http_start would refuse short of binding: the JWT key, the TLS
+ * certificate and key, the trusted proxies.  For -t.  0, or -1 with err.
+ */
+int		 http_check(const struct config *, char *err, size_t errlen);
 /* SIGHUP: apply the live settings http.c keeps copies of (retry:) */
 void		 http_reload(struct http *);
 /*

@@ -106,6 +106,11 @@ main(int argc, char **argv)
 	log_set_level(cfg.log_level);
 	if (cfg.check_only) {
 		/* the same checks startup makes, short of binding and Redis */
+		if (http_check(&cfg, err, sizeof(err)) == -1) {
+			fprintf(stderr, "sserelay: %s\n", err);
+			config_free(&cfg);
+			return 1;
+		}
 		printf("configuration OK\n");
 		config_free(&cfg);
 		return 0;
