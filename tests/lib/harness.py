@@ -681,9 +681,19 @@ def _parse_head(raw, resp):
         resp.headers[k.strip().lower()] = v.strip()
 
 
+def _connect(port, timeout, source=None):
+    """A TCP connection to 127.0.0.1:port, from the local address source
+    (e.g. "127.0.0.2", to be another client IP) when given."""
+    if source is None:
+        return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                    source_address=(source, 0))
+
+
 def http_request(port, method, path, headers=None, body=b"", timeout=5,
-                 raw=None):
-    """One request on a new connection (Connection: close)."""
+                 raw=None, source=None):
+    """One request on a new connection (Connection: close); source: the
+    local address to connect from (default: chosen by the kernel)."""
     if raw is None:
         h = {"Host": "127.0.0.1:%d" % port, "Connection": "close"}
         if body:
@@ -694,7 +704,7 @@ def http_request(port, method, path, headers=None, body=b"", timeout=5,
                + "\r\n").encode("latin-1") + body
     resp = Response()
     deadline = time.monotonic() + timeout
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with _connect(port, timeout, source) as s:
         s.sendall(raw)
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -921,13 +931,12 @@ class SSEStream:
     """GET a stream over a raw socket; non-blocking after the request."""
 
     def __init__(self, port, path, headers=None, method="GET",
-                 connect_timeout=5, rcvbuf=None):
+                 connect_timeout=5, rcvbuf=None, source=None):
         self.port = port
         self.path = path
         self.method = method
         if rcvbuf is None:
-            self.sock = socket.create_connection(("127.0.0.1", port),
-                                                 timeout=connect_timeout)
+            self.sock = _connect(port, connect_timeout, source)
         else:
             # A small receive buffer set before connect() (so the TCP
             # window stays small): a client that stops reading stalls the
@@ -935,6 +944,8 @@ class SSEStream:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self.sock.settimeout(connect_timeout)
+            if source is not None:
+                self.sock.bind((source, 0))
             self.sock.connect(("127.0.0.1", port))
         h = {"Host": "127.0.0.1:%d" % port, "Accept": "text/event-stream",
              "Cache-Control": "no-cache"}
@@ -1161,3 +1172,33 @@ class CurlStream:
             self.err.close()
         except OSError:
             pass
+
+
+# --------------------------------------------------------------------------
+# Prometheus text format (tests/metrics.t checks it with prometheus_client's
+# parser; this is the quick reader the other tests use)
+
+_SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_samples(port, path="/metrics", timeout=5):
+    """GET /metrics: {(name, ((label, value), ...)): float}."""
+    r = http_request(port, "GET", path, timeout=timeout)
+    if r.status != 200:
+        raise ValueError("GET %s -> %r" % (path, r.status))
+    out = {}
+    for line in r.body.decode("utf-8", "replace").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE_RE.match(line)
+        if not m:
+            continue
+        labels = tuple(sorted(_LABEL_RE.findall(m.group(3) or "")))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def metric(samples, name, **labels):
+    """One sample's value from metric_samples(), 0 when absent."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
