@@ -359,8 +359,10 @@ async function healthz(port) {
 let daemonRuns = 0;
 
 // Starts sserelay on `port` (a free one when omitted) and waits until
-// /healthz answers 200 (listening and subscribed to Redis).
-async function startDaemon({ redisUrl, port, args = [] } = {}) {
+// /healthz answers 200 (listening and subscribed to Redis), or, when
+// `ready` is given (e.g. for HTTPS), until `await ready(port)` is truthy.
+// `scheme` only changes the returned base URL.
+async function startDaemon({ redisUrl, port, args = [], ready = null, scheme = 'http' } = {}) {
   if (!port) port = await freePort();
   daemonRuns++;
   // An empty configuration unless the test names its own (a later -c
@@ -376,13 +378,14 @@ async function startDaemon({ redisUrl, port, args = [] } = {}) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`sserelay exited (code ${child.exitCode}, signal ${child.signalCode}):\n${tail(child.output, 20)}`);
     }
+    if (ready) return ready(port);
     const h = await healthz(port);
     return h.status === 200;
-  }, `sserelay /healthz 200 on port ${port}`, 15000, 50).catch((e) => {
+  }, `sserelay ${ready ? 'ready' : '/healthz 200'} on port ${port}`, 15000, 50).catch((e) => {
     diag(`sserelay ${argv.join(' ')}\n${tail(child.output, 30)}`);
     throw e;
   });
-  return { port, child, base: `http://127.0.0.1:${port}` };
+  return { port, child, base: `${scheme}://127.0.0.1:${port}` };
 }
 
 // Waits until /healthz reports at least n open streams (so a PUBLISH made now
@@ -411,6 +414,31 @@ async function stopDaemonChecked(d, label, limitMs = 2000) {
   return r;
 }
 
+// Headless Debian Chromium (CHROMIUM, default /usr/bin/chromium) with the
+// flags tests/chromium.t uses, in a persistent profile under dir, HOME
+// and XDG dirs there too; extraArgs are appended.  Closed at cleanup.
+// Skips (or fails under SSERELAY_REQUIRE_ALL=1) without Chromium or
+// playwright-core.
+async function launchChromium(dir, { extraArgs = [] } = {}) {
+  const exe = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(exe)) skipAll(`${exe} not found (apt-get install chromium)`);
+  const { chromium } = loadModule('playwright-core');
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(home, { recursive: true });
+  const context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
+    executablePath: exe,
+    headless: true,
+    timeout: 30000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage', '--disable-breakpad', ...extraArgs],
+    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') },
+  });
+  onCleanup(() => context.close());
+  onTimeout(() => { context.close().catch(() => {}); });
+  return context;
+}
+
 // "id: <8 hex epoch>-<decimal seq>"
 function parseId(id) {
   const m = /^([0-9a-f]{8})-([0-9]+)$/.exec(String(id));
@@ -421,6 +449,6 @@ module.exports = {
   ok, is, diag, run, finish, skipAll, requireAll, loadModule, makeTmpDir,
   onCleanup, onTimeout, sleep, waitFor, freePort, spawnLogged, stopChild, tail,
   Resp, startRedis, startDaemon, stopDaemonChecked, waitStreams, healthz, httpGet,
-  checkPrerequisites, sanitizerReports, parseId,
+  checkPrerequisites, sanitizerReports, parseId, launchChromium,
   get tmpDir() { return tmpDir; },
 };
