@@ -233,6 +233,23 @@ def refused(d, tok, how, status, text, reason, name, path=PATH,
     return st, line
 
 
+def refused_any(d, tok, name, path=PATH):
+    """Odd claims the contract does not name a reason for: refused (401 or
+    403, a one-line text/plain body), never a stream."""
+    REFUSED_TOKENS.append((name, tok))
+    h, p = how_headers(tok, "bearer", path)
+    try:
+        st, ctype, raw = get_once(d.port, p, h)
+    except (OSError, ValueError) as e:
+        t.ok(False, "%s: refused with a response" % name, repr(e))
+        return
+    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+    t.ok(st in (401, 403) and line and "\n" not in line
+         and ctype.startswith("text/plain") and b"data:" not in raw,
+         "%s -> refused (401/403, one line), no stream" % name,
+         "status %r, content-type %r, body %r" % (st, ctype, raw[:300]))
+
+
 def publish_check(r, s, tag, channels):
     """PUBLISH one message per channel; s must receive exactly those."""
     c = r.client()
@@ -516,6 +533,33 @@ def main():
     refused(d, token(secret512, "HS512"), "bearer", 403,
             "upload not allowed: u7", "upload",
             "uploads under sserelay with --jwt-claim app")
+    # odd claims fail closed (no reason named in the contract for them)
+    now = int(time.time())
+    for payload, what in (
+            ({"sub": "alice", "exp": now + 60, "app": {"uploads": "u7"}},
+             "uploads a string, not an array"),
+            ({"sub": "alice", "exp": now + 60, "app": {"uploads": "*"}},
+             "uploads the string \"*\""),
+            ({"sub": "alice", "exp": now + 60,
+              "app": {"uploads": [7, None, {"u7": 1}, ["u7"]]}},
+             "uploads with non-strings"),
+            ({"sub": "alice", "exp": now + 60, "app": ["u7", "pre*"]},
+             "the claim an array, not an object"),
+            ({"sub": "alice", "exp": now + 60, "app": "u7"},
+             "the claim a string"),
+            ({"sub": "alice", "exp": now + 60,
+              "app": {"uploads": ["u7*x", "u"]}},
+             "patterns that do not allow u7 and pre9")):
+        refused_any(d, jwt.encode(payload, secret512, algorithm="HS512"),
+                    "HS512 " + what)
+    for payload, what in (
+            ({"sub": "alice", "exp": str(now + 60)}, "exp a string"),
+            ({"sub": "alice", "exp": None}, "exp null"),
+            ({"exp": now + 60}, "no sub"),
+            ({"sub": ["alice"], "exp": now + 60}, "sub an array"),
+            ({"sub": "", "exp": now + 60}, "sub empty")):
+        refused_any(d, jwt.encode(payload, secret512, algorithm="HS512"),
+                    "HS512 " + what, path="/events?user=alice")
 
     # ---- RS256 ---------------------------------------------------------
     d = t.daemon(r, name="rs256", extra=[
@@ -523,6 +567,13 @@ def main():
     for how in ("bearer", "cookie", "query"):
         accepted(d, r, token(pem_private(rsa_key), "RS256"), how,
                  "RS256 via " + how)
+    # a 2 KB token (100 uploads, RSA signature) fits in each place
+    big = token(pem_private(rsa_key), "RS256",
+                uploads=["upload-%04d" % i for i in range(95)] + UPLOADS)
+    t.diag("large token: %d bytes" % len(big))
+    for how in ("bearer", "cookie", "query"):
+        accepted(d, r, big, how, "RS256 %d-byte token via %s"
+                 % (len(big), how))
     refused(d, token(pem_private(rsa_other), "RS256"), "bearer", 401,
             "invalid token", "invalid", "RS256 signed by another RSA key")
     refused(d, flip_signature(token(pem_private(rsa_key), "RS256")),
@@ -610,8 +661,10 @@ def startup_errors(r, f256, frsa, fec):
         t.ok(rc == 1 and opt in err,
              "startup: %s -> exit 1 naming %s" % (name, opt),
              "exit %r, output %r" % (rc, err[-600:]))
-        bad = [l for l in err.splitlines()
-               if any(s in l for s in harness.SANITIZER_PATTERNS)]
+        lines = err.splitlines()
+        first = [i for i, l in enumerate(lines)
+                 if any(s in l for s in harness.SANITIZER_PATTERNS)]
+        bad = lines[first[0]:first[0] + 20] if first else []
         if bad:
             t.ok(False, "startup: %s: no sanitizer report" % name,
                  "\n".join(bad[:20]))
