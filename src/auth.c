@@ -9,6 +9,10 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <jwt.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +95,51 @@ auth_read_key(struct auth *a, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The public key must be of the algorithm's type (RSA for RS256, EC on
+ * P-256 for ES256): a wrong one would start fine and refuse every token.
+ * OpenSSL's libcrypto reads it; libjwt uses the same library.
+ */
+static int
+auth_key_fits(const struct auth *a, const char *alg, const char *path,
+    char *err, size_t errlen)
+{
+	EVP_PKEY	*pk;
+	BIO		*bio;
+	char		 curve[64] = "";
+	size_t		 len = 0;
+	int		 type, ok;
+
+	if ((bio = BIO_new_mem_buf(a->key, (int)a->key_len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (pk == NULL) {
+		snprintf(err, errlen, "--jwt-key-file: %s: not a readable public "
+		    "key", path);
+		return -1;
+	}
+	type = EVP_PKEY_base_id(pk);
+	if (a->alg == JWT_ALG_RS256)
+		ok = type == EVP_PKEY_RSA;
+	else {
+		ok = type == EVP_PKEY_EC &&
+		    EVP_PKEY_get_utf8_string_param(pk, "group", curve,
+		    sizeof(curve), &len) == 1 &&
+		    strcmp(curve, "prime256v1") == 0;
+	}
+	EVP_PKEY_free(pk);
+	if (!ok) {
+		snprintf(err, errlen, "--jwt-key-file: %s: %s needs %s public "
+		    "key", path, alg, a->alg == JWT_ALG_RS256 ? "an RSA" :
+		    "a P-256 EC");
+		return -1;
+	}
+	return 0;
+}
+
 struct auth *
 auth_new(const struct config *cfg, char *err, size_t errlen)
 {
@@ -120,6 +169,9 @@ auth_new(const struct config *cfg, char *err, size_t errlen)
 			    cfg->jwt_key_file, cfg->jwt_algorithm);
 			goto bad;
 		}
+		if (auth_key_fits(a, cfg->jwt_algorithm, cfg->jwt_key_file,
+		    err, errlen) == -1)
+			goto bad;
 	} else {
 		/* a secret: one trailing newline is the editor's, not ours */
 		if (a->key[a->key_len - 1] == '\n')

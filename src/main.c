@@ -135,6 +135,7 @@ main(int argc, char **argv)
 		log_errorx("%s", err);
 		broker_stop(broker);
 		hub_free(hub);
+		frame_unref(ping);
 		config_free(&cfg);
 		return 1;
 	}
