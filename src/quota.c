@@ -149,7 +149,7 @@ quota_client_ip(struct quota *l, const struct sockaddr *peer,
     const char *xff, char *out, size_t outlen)
 {
 	char		 hop[INET6_ADDRSTRLEN];
-	const char	*end, *start;
+	const char	*end, *start, *comma;
 	size_t		 len;
 	unsigned char	 a[16];
 
@@ -167,11 +167,14 @@ quota_client_ip(struct quota *l, const struct sockaddr *peer,
 		return;
 	/* right to left: the first hop no trusted proxy of ours added */
 	end = xff + strlen(xff);
-	while (end > xff) {
-		for (start = end; start > xff && start[-1] != ','; start--)
+	for (;;) {
+		comma = end;
+		while (comma > xff && comma[-1] != ',')
+			comma--;
+		/* the hop is [comma, end), without the spaces around it */
+		for (start = comma; start < end && (*start == ' ' ||
+		    *start == '\t'); start++)
 			;
-		while (start < end && (*start == ' ' || *start == '\t'))
-			start++;
 		len = (size_t)(end - start);
 		while (len > 0 && (start[len - 1] == ' ' ||
 		    start[len - 1] == '\t'))
@@ -184,11 +187,9 @@ quota_client_ip(struct quota *l, const struct sockaddr *peer,
 		    inet_pton(AF_INET6, hop, a) != 1)
 			return;
 		snprintf(out, outlen, "%s", hop);
-		if (!quota_trusted(l, hop))
+		if (!quota_trusted(l, hop) || comma == xff)
 			return;
-		end = start > xff ? start - 1 : xff;
-		while (end > xff && end[-1] == ' ')
-			end--;
+		end = comma - 1;	/* before the comma */
 	}
 }
 
