@@ -132,32 +132,61 @@ http_cors(struct MHD_Response *resp, const char *origin)
 	    "true");
 }
 
+static void
+http_sse_headers(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/event-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-cache");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+}
+
+/*
+ * Queue a whole answer: the body (copied), its type, no-cache, the CORS
+ * headers when h is given, Allow on a 405.  Every answer but a stream
+ * goes through here.
+ */
 static enum MHD_Result
-http_text(struct http *h, struct MHD_Connection *conn, unsigned status,
-    const char *msg)
+http_reply(struct http *h, struct MHD_Connection *conn, unsigned status,
+    const char *type, const void *body, size_t len)
 {
 	struct MHD_Response	*resp;
-	char			 body[256];
 	enum MHD_Result		 r;
-	int			 n;
 
-	n = snprintf(body, sizeof(body), "%s\n", msg);
-	resp = MHD_create_response_from_buffer((size_t)n, body,
+	resp = MHD_create_response_from_buffer(len, (void *)body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return MHD_NO;
+	if (strcmp(type, "text/event-stream") == 0)
+		http_sse_headers(resp);
+	else {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    type);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+		    "no-cache");
+	}
 	if (h != NULL)
 		http_cors(resp, http_cors_origin(h, conn));
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/plain; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 		    HTTP_ALLOW);
 	r = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
+}
+
+/* a one-line text answer: errors, refusals */
+static enum MHD_Result
+http_text(struct http *h, struct MHD_Connection *conn, unsigned status,
+    const char *msg)
+{
+	char	 body[256];
+	int	 n;
+
+	n = snprintf(body, sizeof(body), "%s\n", msg);
+	return http_reply(h, conn, status, "text/plain; charset=utf-8", body,
+	    (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
 }
 
 static enum MHD_Result
@@ -190,20 +219,8 @@ http_options(struct http *h, struct MHD_Connection *conn)
 static enum MHD_Result
 http_demo(struct MHD_Connection *conn)
 {
-	struct MHD_Response	*resp;
-	enum MHD_Result		 r;
-
-	resp = MHD_create_response_from_buffer(http_demo_html_len,
-	    (void *)http_demo_html, MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/html; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
-	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return r;
+	return http_reply(NULL, conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+	    http_demo_html, http_demo_html_len);
 }
 
 static enum MHD_Result
@@ -213,7 +230,6 @@ http_healthz(struct http *h, struct MHD_Connection *conn)
 	struct hub_stats	*hs = hub_stats(h->hub);
 	struct json_object	*o, *resets;
 	struct history_stats	 hist;
-	struct MHD_Response	*resp;
 	struct timespec		 now;
 	size_t			 i;
 	const char		*s;
@@ -265,18 +281,9 @@ http_healthz(struct http *h, struct MHD_Connection *conn)
 	    (hist.evicted_count + hist.evicted_ttl + hist.evicted_memory)));
 #undef JADD
 	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-	resp = MHD_create_response_from_buffer(len, (void *)s,
-	    MHD_RESPMEM_MUST_COPY);
+	r = http_reply(NULL, conn, up ? MHD_HTTP_OK :
+	    MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", s, len);
 	json_object_put(o);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
-	r = MHD_queue_response(conn, up ? MHD_HTTP_OK :
-	    MHD_HTTP_SERVICE_UNAVAILABLE, resp);
-	MHD_destroy_response(resp);
 	return r;
 }
 
@@ -323,16 +330,6 @@ static void
 http_resume(struct stream *s)
 {
 	MHD_resume_connection(s->conn);
-}
-
-static void
-http_sse_headers(struct MHD_Response *resp)
-{
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/event-stream");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
-	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 }
 
 /* the token: Authorization: Bearer, then the cookie, then the query */
@@ -401,7 +398,6 @@ http_authorize(struct http *h, struct MHD_Connection *conn,
 static enum MHD_Result
 http_overload(struct http *h, struct MHD_Connection *conn, const char *hit)
 {
-	struct MHD_Response	*resp;
 	struct sbuf		 b;
 	enum MHD_Result		 r = MHD_NO;
 	unsigned		 retry = h->cfg->retry_ms, i;
@@ -416,14 +412,8 @@ http_overload(struct http *h, struct MHD_Connection *conn, const char *hit)
 	if (sbuf_printf(&b, "retry: %u\nevent: overload\ndata: "
 	    "{\"limit\":\"%s\"}\n\n", retry, hit) == -1)
 		goto done;
-	resp = MHD_create_response_from_buffer(b.len, b.data,
-	    MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		goto done;
-	http_sse_headers(resp);
-	http_cors(resp, http_cors_origin(h, conn));
-	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	r = http_reply(h, conn, MHD_HTTP_OK, "text/event-stream", b.data,
+	    b.len);
 done:
 	sbuf_free(&b);
 	return r;
@@ -614,7 +604,6 @@ http_metrics(struct http *h, struct MHD_Connection *conn)
 	struct metrics_labeled	 limits[3];
 	struct metrics_snapshot	 m;
 	struct history_stats	 hist;
-	struct MHD_Response	*resp;
 	struct sbuf		 b;
 	enum MHD_Result		 r = MHD_NO;
 	size_t			 i;
@@ -653,16 +642,8 @@ http_metrics(struct http *h, struct MHD_Connection *conn)
 	sbuf_init(&b);
 	if (metrics_render(&b, &m) == -1)
 		goto done;
-	resp = MHD_create_response_from_buffer(b.len, b.data,
-	    MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		goto done;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/plain; version=0.0.4; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
-	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	r = http_reply(NULL, conn, MHD_HTTP_OK,
+	    "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
 done:
 	sbuf_free(&b);
 	return r;
