@@ -357,10 +357,11 @@ http_token(struct http *h, struct MHD_Connection *conn, const struct query *q)
  */
 static int
 http_authorize(struct http *h, struct MHD_Connection *conn,
-    const struct query *q, time_t *expires, enum MHD_Result *r)
+    const struct query *q, const char *ip, time_t *expires,
+    enum MHD_Result *r)
 {
 	const char	*uploads[QUERY_UPLOADS_MAX], *denied;
-	char		 msg[200], ip[INET6_ADDRSTRLEN];
+	char		 msg[200];
 	enum auth_result a;
 	size_t		 i;
 
@@ -380,10 +381,6 @@ http_authorize(struct http *h, struct MHD_Connection *conn,
 		snprintf(msg, sizeof(msg), "%s: %s", auth_text(a), denied);
 	else
 		snprintf(msg, sizeof(msg), "%s", auth_text(a));
-	quota_client_ip(h->quota, MHD_get_connection_info(conn,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr,
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "X-Forwarded-For"), ip, sizeof(ip));
 	/* never the token itself */
 	log_info("auth: %u %s (user %s, from %s)", auth_status(a), msg,
 	    q->user, ip);
@@ -445,7 +442,13 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		return http_text(h, conn, MHD_HTTP_BAD_REQUEST, q.error);
 	}
 
-	if (h->auth != NULL && http_authorize(h, conn, &q, &expires, &r))
+	/* the client behind any trusted proxy: for the log and the limits */
+	quota_client_ip(h->quota, MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr,
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-Forwarded-For"), ip, sizeof(ip));
+	if (h->auth != NULL &&
+	    http_authorize(h, conn, &q, ip, &expires, &r))
 		return r;
 	/* HEAD answers what GET would, short of the body and a slot */
 	if (head) {
@@ -469,10 +472,6 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		MHD_destroy_response(resp);
 		return r;
 	}
-	quota_client_ip(h->quota, MHD_get_connection_info(conn,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr,
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "X-Forwarded-For"), ip, sizeof(ip));
 	if ((hit = quota_acquire(h->quota, cfg->max_streams,
 	    cfg->max_streams_per_ip, cfg->max_streams_per_user, ip,
 	    q.has_user ? q.user : NULL, &hold)) != NULL)
