@@ -2,7 +2,7 @@
  * fuzz_event_id.c - libFuzzer target for the Last-Event-ID parser,
  * hub_parse_id() in src/hub.c, with a fixed epoch and last seq.  The
  * input (up to its first NUL) is the id a client sent.
- * Invariants: NULL (usable) only for exactly EPOCH "-" DIGITS of this
+ * Invariants: -1 (usable) only for exactly EPOCH "-" DIGITS of this
  * epoch whose value is <= last_seq, with *seq that value; every EPOCH-DIGITS
  * id of this epoch up to last_seq (19 digits or fewer) is usable; anything
  * else gets one of the known reasons, and a well-formed id of another epoch
@@ -23,10 +23,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char		*id;
-	const char	*why, *p;
+	const char	*p;
 	uint64_t	 seq = UINT64_MAX, v = 0;
 	size_t		 ndig = 0;
-	int		 shape, ours, over = 0;
+	int		 shape, ours, over = 0, why;
 
 	if ((id = malloc(size + 1)) == NULL)
 		return 0;
@@ -49,21 +49,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ours = shape && memcmp(id, EPOCH, 8) == 0;
 
 	why = hub_parse_id(EPOCH, LAST_SEQ, id, &seq);
-	if (why == NULL) {
+	if (why == -1) {
 		if (!ours || over || seq > LAST_SEQ || seq != v)
 			abort();
 	} else {
-		if (strcmp(why, "malformed-id") != 0 &&
-		    strcmp(why, "unknown-epoch") != 0 &&
-		    strcmp(why, "unknown-id") != 0)
+		if (why != HUB_RESET_MALFORMED_ID &&
+		    why != HUB_RESET_UNKNOWN_EPOCH &&
+		    why != HUB_RESET_UNKNOWN_ID)
 			abort();
 		if (ours && !over && v <= LAST_SEQ && ndig <= 19)
 			abort();	/* a good id refused */
 		if (shape && !ours && !over && ndig <= 19 &&
-		    strcmp(why, "unknown-epoch") != 0)
+		    why != HUB_RESET_UNKNOWN_EPOCH)
 			abort();
 		if (ours && !over && ndig <= 19 && v > LAST_SEQ &&
-		    strcmp(why, "unknown-id") != 0)
+		    why != HUB_RESET_UNKNOWN_ID)
 			abort();
 	}
 	free(id);

@@ -9,13 +9,16 @@
  * error is a partial reply: poll again).  A socket timeout on a blocking
  * redisGetReply would leave the context broken for good, so there is none.
  *
- * Every batch of replies read in one go is handled under one hub lock:
- * each pmessage gets the next id, is encoded once, kept in its channel's
- * history (for Last-Event-ID resume) and queued to its subscribers; then
- * every stream that needs it is woken once.  Each successful (re)connect
- * tells the hub that messages may have been lost meanwhile, which resets
- * open streams and resumes from before it.  Nothing here waits for a client.  Heartbeats are not queued here
- * (main.c does it) so that they go on while a reconnect blocks this thread.
+ * Every batch of replies read in one go is handed to the hub in one call
+ * (hub_publish), which ids, encodes, keeps and fans out each message and
+ * wakes each stream once.  Each successful subscription tells the hub
+ * (hub_subscribed) that messages may have been lost before it, which resets
+ * open streams and resumes from before it.  Nothing here waits for a
+ * client.  Heartbeats are not queued here (main.c does it) so that they go
+ * on while a reconnect blocks this thread.
+ *
+ * Other threads post requests to the mailbox, whose fd is in the poll set
+ * next to Redis's, so a request (or the stop) is seen at once.
  *
  * Liveness: when nothing arrived for a second the broker sends PING; no
  * byte back within --redis-timeout means a dead Redis, even when TCP says
@@ -41,10 +44,10 @@
 
 #include "broker.h"
 #include "config.h"
-#include "frame.h"
 #include "hub.h"
 #include "log.h"
-#include "sse.h"
+#include "mailbox.h"
+#include "stats.h"
 #include "util.h"
 
 #define BROKER_PING_IDLE_MS	1000
@@ -55,11 +58,14 @@
 struct broker {
 	const struct config	*cfg;
 	struct hub		*hub;
+	struct mailbox		*mailbox;
 	pthread_t		 thread;
 	atomic_int		 stop;
-	struct broker_stats	 stats;
 
 	redisContext		*c;
+	redisReply		**batch;	/* replies of one read */
+	struct hub_message	*msgs;		/* their messages */
+	size_t			 nbatch, batch_cap;
 
 	uint64_t		 last_rx_ms;
 	uint64_t		 ping_sent_ms;	/* 0: no PING outstanding */
@@ -67,12 +73,6 @@ struct broker {
 	uint64_t		 next_attempt_ms;
 	int			 warned;	/* lost/down already said */
 };
-
-struct broker_stats *
-broker_stats(struct broker *b)
-{
-	return &b->stats;
-}
 
 static const char *
 broker_where(const struct broker *b)
@@ -88,7 +88,7 @@ broker_disconnect(struct broker *b)
 		b->c = NULL;
 	}
 	b->ping_sent_ms = 0;
-	atomic_store(&b->stats.redis_up, 0);
+	STATS_SET(redis_up, 0);
 }
 
 static void
@@ -102,7 +102,7 @@ broker_lost(struct broker *b, const char *why)
 	b->attempts = 0;
 	b->next_attempt_ms = util_now_ms() + BROKER_BACKOFF_MIN_MS / 2 +
 	    util_random() % (BROKER_BACKOFF_MIN_MS / 2);
-	atomic_fetch_add(&b->stats.reconnects, 1);
+	STATS_ADD(redis_reconnects, 1);
 }
 
 /* run one command during the handshake; 0 if Redis did not refuse it */
@@ -187,15 +187,13 @@ broker_try_connect(struct broker *b, uint64_t now)
 		log_info("redis: subscribed to %s* and %s* on %s",
 		    b->cfg->user_prefix, b->cfg->upload_prefix,
 		    broker_where(b));
-		hub_lock(b->hub);
-		hub_outage_locked(b->hub);
-		hub_wake_locked(b->hub);
-		hub_unlock(b->hub);
+		/* up before the resets go out: a client told may look */
+		STATS_SET(redis_up, 1);
+		hub_subscribed(b->hub);
 		b->warned = 0;
 		b->attempts = 0;
 		b->last_rx_ms = util_now_ms();
 		b->ping_sent_ms = 0;
-		atomic_store(&b->stats.redis_up, 1);
 		return;
 	}
 	if (!b->warned)
@@ -214,53 +212,74 @@ broker_try_connect(struct broker *b, uint64_t now)
 	b->next_attempt_ms = now + delay;
 }
 
-static void
-broker_message(struct broker *b, redisReply *r, uint64_t now)
+/* r is a pmessage: its channel and payload; 0 if it is one */
+static int
+broker_message(redisReply *r, struct hub_message *m)
 {
-	redisReply	*ch, *payload;
-	struct frame	*f;
-	uint64_t	 seq;
-	char		 id[40];
-
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING)
-		return;
+		return -1;
 	if (strcmp(r->element[0]->str, "pmessage") != 0 || r->elements != 4) {
 		log_debug("redis: %s reply", r->element[0]->str);
-		return;
+		return -1;
 	}
-	ch = r->element[2];
-	payload = r->element[3];
-	if (ch->type != REDIS_REPLY_STRING || payload->type !=
-	    REDIS_REPLY_STRING)
-		return;
-	atomic_fetch_add_explicit(&b->stats.messages, 1, memory_order_relaxed);
-	/* encoded even with no subscriber: a resume may want it */
-	seq = hub_next_seq_locked(b->hub);
-	hub_event_id(b->hub, seq, id, sizeof(id));
-	f = frame_message(id, ch->str, ch->len, payload->str, payload->len,
-	    b->cfg->format);
-	if (f == NULL) {
-		/* not silently: resumes from before it will get a reset */
-		hub_lost_locked(b->hub, seq);
-		log_warnx("out of memory encoding a message on %.*s: dropped",
-		    (int)ch->len, ch->str);
-		return;
+	if (r->element[2]->type != REDIS_REPLY_STRING ||
+	    r->element[3]->type != REDIS_REPLY_STRING)
+		return -1;
+	m->channel = r->element[2]->str;
+	m->channel_len = r->element[2]->len;
+	m->payload = r->element[3]->str;
+	m->payload_len = r->element[3]->len;
+	return 0;
+}
+
+/* keep a message reply until the batch is handed over; -1 out of memory */
+static int
+broker_batch_add(struct broker *b, redisReply *r, const struct hub_message *m)
+{
+	size_t	 cap;
+	void	*p;
+
+	if (b->nbatch == b->batch_cap) {
+		cap = b->batch_cap ? b->batch_cap * 2 : 64;
+		if ((p = reallocarray(b->batch, cap, sizeof(*b->batch))) ==
+		    NULL)
+			return -1;
+		b->batch = p;
+		if ((p = reallocarray(b->msgs, cap, sizeof(*b->msgs))) == NULL)
+			return -1;
+		b->msgs = p;
+		b->batch_cap = cap;
 	}
-	f->recv_us = util_now_us();
-	hub_publish_locked(b->hub, ch->str, ch->len, seq, now, f);
-	frame_unref(f);
+	b->batch[b->nbatch] = r;
+	b->msgs[b->nbatch] = *m;
+	b->nbatch++;
+	return 0;
+}
+
+/* hand the batch to the hub, then let go of its replies */
+static void
+broker_batch_flush(struct broker *b)
+{
+	size_t	 i;
+
+	if (b->nbatch == 0)
+		return;
+	STATS_ADD(redis_messages, b->nbatch);
+	hub_publish(b->hub, b->msgs, b->nbatch, util_now_us());
+	for (i = 0; i < b->nbatch; i++)
+		freeReplyObject(b->batch[i]);
+	b->nbatch = 0;
 }
 
 /* drain every complete reply the reader holds; -1 on a protocol error */
 static int
 broker_drain(struct broker *b)
 {
-	void		*reply;
-	uint64_t	 now = util_now_ms();
-	int		 r = 0;
+	struct hub_message	 m;
+	void			*reply;
+	int			 r = 0;
 
-	hub_lock(b->hub);
 	for (;;) {
 		if (redisGetReplyFromReader(b->c, &reply) != REDIS_OK) {
 			r = -1;
@@ -271,12 +290,19 @@ broker_drain(struct broker *b)
 		if (((redisReply *)reply)->type == REDIS_REPLY_ERROR)
 			log_warnx("redis: error reply: %s",
 			    ((redisReply *)reply)->str);
-		else
-			broker_message(b, reply, now);
+		else if (broker_message(reply, &m) == 0) {
+			if (broker_batch_add(b, reply, &m) == 0)
+				continue;	/* freed after the batch */
+			/* the hub must hear of it, lost or not */
+			broker_batch_flush(b);
+			if (broker_batch_add(b, reply, &m) == 0)
+				continue;
+			log_warnx("out of memory: a message on %.*s dropped",
+			    (int)m.channel_len, m.channel);
+		}
 		freeReplyObject(reply);
 	}
-	hub_wake_locked(b->hub);
-	hub_unlock(b->hub);
+	broker_batch_flush(b);
 	return r;
 }
 
@@ -293,12 +319,46 @@ broker_send_ping(struct broker *b)
 	return 0;
 }
 
+/*
+ * Requests from other threads.  Channel interest matters only to exact
+ * subscriptions; with patterns every channel is subscribed already.
+ */
+static void
+broker_mail(struct broker *b)
+{
+	struct mailbox_items	 items = STAILQ_HEAD_INITIALIZER(items);
+
+	mailbox_take(b->mailbox, &items);
+	mailbox_items_free(&items);
+}
+
+/*
+ * Wait up to ms for Redis (fd, or -1 for none) and the mailbox; returns
+ * poll's count with *redis_ready telling whether Redis has bytes.
+ */
+static int
+broker_poll(struct broker *b, int fd, uint64_t ms, int *redis_ready)
+{
+	struct pollfd	 pfd[2];
+	int		 n;
+
+	pfd[0].fd = mailbox_fd(b->mailbox);
+	pfd[0].events = POLLIN;
+	pfd[1].fd = fd;
+	pfd[1].events = POLLIN;
+	pfd[0].revents = pfd[1].revents = 0;
+	n = poll(pfd, fd >= 0 ? 2 : 1, (int)ms);
+	*redis_ready = n > 0 && fd >= 0 && pfd[1].revents != 0;
+	if (n > 0 && pfd[0].revents != 0)
+		broker_mail(b);
+	return n;
+}
+
 static void
 broker_step(struct broker *b)
 {
-	struct pollfd	 pfd;
 	uint64_t	 now = util_now_ms();
-	int		 n;
+	int		 n, ready;
 
 	if (b->c == NULL) {
 		if (now >= b->next_attempt_ms) {
@@ -310,7 +370,7 @@ broker_step(struct broker *b)
 			    b->next_attempt_ms - now : 0;
 			if (wait > b->cfg->poll_ms)
 				wait = b->cfg->poll_ms;
-			poll(NULL, 0, (int)wait);
+			broker_poll(b, -1, wait, &ready);
 			return;
 		}
 	}
@@ -331,11 +391,9 @@ broker_step(struct broker *b)
 		b->ping_sent_ms = now;
 	}
 
-	pfd.fd = b->c->fd;
-	pfd.events = POLLIN;
-	n = poll(&pfd, 1, (int)b->cfg->poll_ms);
+	n = broker_poll(b, b->c->fd, b->cfg->poll_ms, &ready);
 	now = util_now_ms();
-	if (n > 0) {
+	if (ready) {
 		if (redisBufferRead(b->c) != REDIS_OK) {
 			broker_lost(b, b->c->errstr[0] ? b->c->errstr :
 			    "connection closed");
@@ -365,8 +423,8 @@ broker_main(void *arg)
 }
 
 struct broker *
-broker_start(const struct config *cfg, struct hub *hub, char *err,
-    size_t errlen)
+broker_start(const struct config *cfg, struct hub *hub, struct mailbox *mb,
+    char *err, size_t errlen)
 {
 	struct broker	*b;
 	int		 e;
@@ -377,12 +435,24 @@ broker_start(const struct config *cfg, struct hub *hub, char *err,
 	}
 	b->cfg = cfg;
 	b->hub = hub;
+	b->mailbox = mb;
+	/* room for a batch up front: a flushed batch always has room again */
+	b->batch_cap = 64;
+	if ((b->batch = calloc(b->batch_cap, sizeof(*b->batch))) == NULL ||
+	    (b->msgs = calloc(b->batch_cap, sizeof(*b->msgs))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto bad;
+	}
 	if ((e = pthread_create(&b->thread, NULL, broker_main, b)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(e));
-		free(b);
-		return NULL;
+		goto bad;
 	}
 	return b;
+bad:
+	free(b->batch);
+	free(b->msgs);
+	free(b);
+	return NULL;
 }
 
 void
@@ -391,6 +461,9 @@ broker_stop(struct broker *b)
 	if (b == NULL)
 		return;
 	atomic_store(&b->stop, 1);
+	mailbox_wake(b->mailbox);
 	pthread_join(b->thread, NULL);
+	free(b->batch);
+	free(b->msgs);
 	free(b);
 }

@@ -62,6 +62,34 @@ frame_reset(const char *id, const char *reason)
 }
 
 struct frame *
+frame_overload(unsigned long ms, const char *limit)
+{
+	struct sbuf	 b;
+	struct frame	*f = NULL;
+
+	sbuf_init(&b);
+	if (sse_retry(&b, ms) == 0 && sse_event(&b, "overload") == 0 &&
+	    sbuf_printf(&b, "data: {\"limit\":\"%s\"}\n", limit) == 0 &&
+	    sse_end(&b) == 0)
+		f = frame_new(b.data, b.len);
+	sbuf_free(&b);
+	return f;
+}
+
+struct frame *
+frame_ping(void)
+{
+	struct sbuf	 b;
+	struct frame	*f = NULL;
+
+	sbuf_init(&b);
+	if (sse_comment(&b, "ping") == 0)
+		f = frame_new(b.data, b.len);
+	sbuf_free(&b);
+	return f;
+}
+
+struct frame *
 frame_ref(struct frame *f)
 {
 	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);

@@ -42,6 +42,13 @@ struct frame	*frame_message(const char *id, const char *channel,
 struct frame	*frame_retry(unsigned long ms, const char *comment);
 /* "id: <id>\nevent: reset\ndata: {\"reason\":\"<reason>\"}\n\n" */
 struct frame	*frame_reset(const char *id, const char *reason);
+/*
+ * A client sent away by a connection limit: "retry: <ms>\nevent:
+ * overload\ndata: {\"limit\":\"<limit>\"}\n\n".
+ */
+struct frame	*frame_overload(unsigned long ms, const char *limit);
+/* the heartbeat comment, ": ping\n" */
+struct frame	*frame_ping(void);
 struct frame	*frame_ref(struct frame *);
 void		 frame_unref(struct frame *);
 

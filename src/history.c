@@ -21,17 +21,18 @@
 
 #include "frame.h"
 #include "history.h"
+#include "log.h"
 
 struct history_chan {
 	struct table_entry	*entry;
-	struct history_entry	*first, *last;
+	STAILQ_HEAD(, history_entry) entries;		/* oldest first */
 	size_t			 count;
 	uint64_t		 evicted_upto;
 };
 
 struct history_entry {
-	struct history_entry	*older, *newer;		/* global */
-	struct history_entry	*chan_newer;		/* channel */
+	TAILQ_ENTRY(history_entry) global;
+	STAILQ_ENTRY(history_entry) in_chan;
 	struct history_chan	*chan;
 	uint64_t		 seq;
 	uint64_t		 time_ms;
@@ -49,6 +50,7 @@ history_init(struct history *h, size_t per_channel, unsigned ttl_s,
     size_t max_bytes)
 {
 	memset(h, 0, sizeof(*h));
+	TAILQ_INIT(&h->all);
 	h->per_channel = per_channel;
 	h->ttl_ms = (uint64_t)ttl_s * 1000;
 	h->max_bytes = max_bytes;
@@ -68,22 +70,12 @@ history_evict(struct history *h, struct history_entry *e)
 {
 	struct history_chan	*c = e->chan;
 
-	if (c->first != e)
-		abort();	/* entries leave a channel oldest first */
-	c->first = e->chan_newer;
-	if (c->first == NULL)
-		c->last = NULL;
+	if (STAILQ_FIRST(&c->entries) != e)
+		fatalx("history: entries leave a channel oldest first");
+	STAILQ_REMOVE_HEAD(&c->entries, in_chan);
 	c->count--;
 	c->evicted_upto = history_max(c->evicted_upto, e->seq);
-
-	if (e->older != NULL)
-		e->older->newer = e->newer;
-	else
-		h->oldest = e->newer;
-	if (e->newer != NULL)
-		e->newer->older = e->older;
-	else
-		h->newest = e->older;
+	TAILQ_REMOVE(&h->all, e, global);
 
 	h->stats.messages--;
 	h->stats.bytes -= history_cost(e);
@@ -102,8 +94,8 @@ history_evict(struct history *h, struct history_entry *e)
 void
 history_free(struct history *h)
 {
-	while (h->oldest != NULL)
-		history_evict(h, h->oldest);
+	while (!TAILQ_EMPTY(&h->all))
+		history_evict(h, TAILQ_FIRST(&h->all));
 	table_free(&h->chans);
 }
 
@@ -129,7 +121,7 @@ history_add(struct history *h, const char *name, size_t len, uint64_t seq,
 			goto nomem;
 		}
 		c->entry->value = c;
-		c->evicted_upto = 0;
+		STAILQ_INIT(&c->entries);
 		h->stats.channels++;
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
@@ -144,27 +136,18 @@ history_add(struct history *h, const char *name, size_t len, uint64_t seq,
 	e->seq = seq;
 	e->time_ms = now_ms;
 	e->frame = frame_ref(f);
-	if (c->last != NULL)
-		c->last->chan_newer = e;
-	else
-		c->first = e;
-	c->last = e;
+	STAILQ_INSERT_TAIL(&c->entries, e, in_chan);
 	c->count++;
-	e->older = h->newest;
-	if (h->newest != NULL)
-		h->newest->newer = e;
-	else
-		h->oldest = e;
-	h->newest = e;
+	TAILQ_INSERT_TAIL(&h->all, e, global);
 	h->stats.messages++;
 	h->stats.bytes += history_cost(e);
 
 	if (c->count > h->per_channel) {
-		history_evict(h, c->first);
+		history_evict(h, STAILQ_FIRST(&c->entries));
 		h->stats.evicted_count++;
 	}
-	while (h->stats.bytes > h->max_bytes && h->oldest != NULL) {
-		history_evict(h, h->oldest);
+	while (h->stats.bytes > h->max_bytes && !TAILQ_EMPTY(&h->all)) {
+		history_evict(h, TAILQ_FIRST(&h->all));
 		h->stats.evicted_memory++;
 	}
 	return 0;
@@ -177,8 +160,11 @@ nomem:
 void
 history_expire(struct history *h, uint64_t now_ms)
 {
-	while (h->oldest != NULL && now_ms - h->oldest->time_ms >= h->ttl_ms) {
-		history_evict(h, h->oldest);
+	struct history_entry	*e;
+
+	while ((e = TAILQ_FIRST(&h->all)) != NULL &&
+	    now_ms - e->time_ms >= h->ttl_ms) {
+		history_evict(h, e);
 		h->stats.evicted_ttl++;
 	}
 }
@@ -238,10 +224,10 @@ history_replay(struct history *h, const char **chans, const size_t *lens,
 	if ((sel = malloc(total * sizeof(*sel))) == NULL)
 		return HISTORY_NOMEM;
 	for (i = 0; i < n; i++)
-		for (e = c[i] != NULL ? c[i]->first : NULL; e != NULL;
-		    e = e->chan_newer)
-			if (e->seq > after)
-				sel[k++] = e;
+		if (c[i] != NULL)
+			STAILQ_FOREACH(e, &c[i]->entries, in_chan)
+				if (e->seq > after)
+					sel[k++] = e;
 	if (k == 0) {
 		free(sel);
 		return HISTORY_COMPLETE;
@@ -257,22 +243,4 @@ history_replay(struct history *h, const char **chans, const size_t *lens,
 	*out = frames;
 	*nout = k;
 	return HISTORY_COMPLETE;
-}
-
-const char *
-history_verdict_reason(enum history_verdict v)
-{
-	switch (v) {
-	case HISTORY_COMPLETE:
-		return "complete";
-	case HISTORY_TOO_OLD:
-		return "history-exceeded";
-	case HISTORY_OUTAGE:
-		return "redis-outage";
-	case HISTORY_DISABLED:
-		return "history-disabled";
-	case HISTORY_NOMEM:
-		return "out-of-memory";
-	}
-	return "unknown";
 }

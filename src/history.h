@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "table.h"
 
@@ -31,9 +32,11 @@ struct history_stats {
 	uint64_t	 evicted_memory;
 };
 
+TAILQ_HEAD(history_entries, history_entry);
+
 struct history {
 	struct table		 chans;
-	struct history_entry	*oldest, *newest;	/* all, by seq */
+	struct history_entries	 all;		/* by seq, oldest first */
 	size_t			 per_channel;		/* 0: keep nothing */
 	uint64_t		 ttl_ms;
 	size_t			 max_bytes;
@@ -75,6 +78,5 @@ void	 history_outage(struct history *, uint64_t seq);
 enum history_verdict history_replay(struct history *, const char **,
 	    const size_t *, size_t n, uint64_t after, struct frame ***out,
 	    size_t *nout);
-const char *history_verdict_reason(enum history_verdict);
 
 #endif

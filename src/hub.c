@@ -1,5 +1,5 @@
 /*
- * hub.c - channel table, subscriber lists, history, ids, heartbeats, wakes.
+ * hub.c - channels, subscribers, history, ids, heartbeats, wakes.
  *
  * DESIGN
  * Channels live in a hash table (table.c) keyed by their binary name; a
@@ -9,10 +9,18 @@
  * arrival order; the heartbeat walks it with a cursor, a share of it per
  * tick, so pings are spread evenly over the interval.
  *
- * The hub gives every message its id (this run's epoch and a sequence)
- * and owns the history, because a resume must read the history and join
- * the subscriber lists in one step under the lock that publishing holds:
- * that is what makes the switch from replay to live exact.
+ * A message's life is all here, behind hub_publish(): its id (this run's
+ * epoch and a sequence), its one encoding into a frame, its place in the
+ * history, the fan-out to the subscribers' rings and, once per batch, the
+ * wake of every stream that was waiting.  The hub owns ids and history
+ * because a resume must read the history and join the subscriber lists in
+ * one step under the lock that publishing holds: that is what makes the
+ * switch from replay to live exact.
+ *
+ * With a mailbox, a channel that gets its first stream and one that loses
+ * its last are posted to the broker (channel interest), under the hub
+ * lock, so the broker sees them in the order they happened.
+ *
  * Thread and lock rules are in hub.h.
  */
 #include "autoconf.h"
@@ -22,62 +30,99 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "frame.h"
 #include "history.h"
 #include "hub.h"
 #include "log.h"
+#include "mailbox.h"
+#include "stats.h"
 #include "stream.h"
 #include "table.h"
 #include "util.h"
 
-const char *const hub_reset_reasons[HUB_RESET_REASONS] = {
-	"malformed-id", "unknown-epoch", "unknown-id", "history-exceeded",
-	"redis-outage", "history-disabled", "out-of-memory",
+/* the reasons as clients and /healthz see them, in enum hub_reset order */
+static const char *const hub_reset_names[HUB_NRESETS] = {
+	"malformed-id",
+	"unknown-epoch",
+	"unknown-id",
+	"history-exceeded",
+	"redis-outage",
+	"history-disabled",
+	"out-of-memory",
+	"not-subscribed",
 };
 
 struct hub_channel {
 	struct table_entry	*entry;		/* its name, in hub->chans */
-	struct hub_sub		*subs;
+	LIST_HEAD(, hub_sub)	 subs;
 	size_t			 nsubs;
 };
+
+TAILQ_HEAD(hub_streams, stream);
+STAILQ_HEAD(hub_wakes, stream);
 
 struct hub {
 	pthread_mutex_t		 lock;
 	struct table		 chans;		/* of struct hub_channel */
 	struct history		 history;
+	enum frame_format	 format;
+	struct mailbox		*mailbox;
 	char			 epoch[9];	/* this run, in every id */
 	uint64_t		 seq;		/* last id given */
-	struct stream		*head, *tail;	/* every stream */
+	uint64_t		 unsubscribed_upto; /* ids before the first
+						   subscription */
+	int			 subscribed_once;
+	struct hub_streams	 streams;	/* every stream */
 	size_t			 nstreams;
+	size_t			 nexpiring;	/* streams with a token expiry */
 	struct stream		*cursor;	/* next heartbeat, NULL: head */
 	uint64_t		 hb_credit;	/* stream-ms owed to heartbeats */
-	struct stream		*wake;		/* to wake at the batch end */
+	uint64_t		 last_tick_ms;
+	time_t			 last_token_s;
+	struct frame		*ping;
+	struct hub_wakes	 wakes;		/* to wake at the batch end */
 	int			 closing;
 	struct frame		*slow_final;
-	struct hub_stats	 stats;
 };
 
+const char *
+hub_reset_name(enum hub_reset r)
+{
+	return (unsigned)r < HUB_NRESETS ? hub_reset_names[r] : "unknown";
+}
+
 struct hub *
-hub_new(size_t history_size, unsigned history_ttl_s, size_t history_bytes)
+hub_new(const struct hub_config *cfg)
 {
 	struct hub	*h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
-	if (table_init(&h->chans) == -1) {
-		free(h);
-		return NULL;
-	}
-	if (history_init(&h->history, history_size, history_ttl_s,
-	    history_bytes) == -1) {
+	if (table_init(&h->chans) == -1)
+		goto bad;
+	if (history_init(&h->history, cfg->history_size, cfg->history_ttl_s,
+	    cfg->history_bytes) == -1) {
 		table_free(&h->chans);
-		free(h);
-		return NULL;
+		goto bad;
 	}
+	if ((h->ping = frame_ping()) == NULL) {
+		history_free(&h->history);
+		table_free(&h->chans);
+		goto bad;
+	}
+	h->format = cfg->format;
+	h->mailbox = cfg->mailbox;
+	TAILQ_INIT(&h->streams);
+	STAILQ_INIT(&h->wakes);
+	h->last_tick_ms = util_now_ms();
 	snprintf(h->epoch, sizeof(h->epoch), "%08" PRIx32, util_random());
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
+bad:
+	free(h);
+	return NULL;
 }
 
 void
@@ -90,35 +135,18 @@ hub_free(struct hub *h)
 		    h->nstreams);
 	pthread_mutex_destroy(&h->lock);
 	frame_unref(h->slow_final);
+	frame_unref(h->ping);
 	history_free(&h->history);
 	table_free(&h->chans);
 	free(h);
 }
 
-struct hub_stats *
-hub_stats(struct hub *h)
-{
-	return &h->stats;
-}
-
 void
 hub_set_slow_final(struct hub *h, struct frame *f)
 {
-	hub_lock(h);
+	pthread_mutex_lock(&h->lock);
 	frame_unref(h->slow_final);
 	h->slow_final = f != NULL ? frame_ref(f) : NULL;
-	hub_unlock(h);
-}
-
-void
-hub_lock(struct hub *h)
-{
-	pthread_mutex_lock(&h->lock);
-}
-
-void
-hub_unlock(struct hub *h)
-{
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -129,6 +157,20 @@ hub_find(struct hub *h, const char *name, size_t len)
 
 	e = table_find(&h->chans, name, len);
 	return e != NULL ? e->value : NULL;
+}
+
+/* the broker may want to know; it must not miss an interest it acts on */
+static int
+hub_interest(struct hub *h, enum mailbox_op op, const char *name, size_t len)
+{
+	if (h->mailbox == NULL)
+		return 0;
+	if (mailbox_post(h->mailbox, op, name, len) == -1) {
+		log_warnx("out of memory telling the broker about channel "
+		    "%.*s", (int)len, name);
+		return -1;
+	}
+	return 0;
 }
 
 static struct hub_channel *
@@ -144,7 +186,13 @@ hub_channel_get(struct hub *h, const char *name, size_t len)
 		free(c);
 		return NULL;
 	}
+	if (hub_interest(h, MAILBOX_INTEREST, name, len) == -1) {
+		table_remove(&h->chans, c->entry);
+		free(c);
+		return NULL;
+	}
 	c->entry->value = c;
+	LIST_INIT(&c->subs);
 	return c;
 }
 
@@ -153,21 +201,17 @@ hub_unsubscribe(struct hub *h, struct hub_sub *sub)
 {
 	struct hub_channel	*c = sub->channel;
 
-	if (sub->prev != NULL)
-		sub->prev->next = sub->next;
-	else
-		c->subs = sub->next;
-	if (sub->next != NULL)
-		sub->next->prev = sub->prev;
-	sub->prev = sub->next = NULL;
+	LIST_REMOVE(sub, entry);
 	sub->channel = NULL;
 	if (--c->nsubs == 0) {
+		hub_interest(h, MAILBOX_NO_INTEREST, c->entry->key,
+		    c->entry->len);
 		table_remove(&h->chans, c->entry);
 		free(c);
 	}
 }
 
-const char *
+int
 hub_parse_id(const char *epoch, uint64_t last_seq, const char *id,
     uint64_t *seq)
 {
@@ -176,46 +220,103 @@ hub_parse_id(const char *epoch, uint64_t last_seq, const char *id,
 	size_t		 i;
 
 	if (strlen(id) < 10 || id[8] != '-')
-		return "malformed-id";
+		return HUB_RESET_MALFORMED_ID;
 	for (i = 0; i < 8; i++)
 		if (strchr("0123456789abcdef", id[i]) == NULL || id[i] == '\0')
-			return "malformed-id";
+			return HUB_RESET_MALFORMED_ID;
 	for (p = id + 9; *p != '\0'; p++) {
 		if (*p < '0' || *p > '9' || p - (id + 9) >= 20)
-			return "malformed-id";
+			return HUB_RESET_MALFORMED_ID;
 		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return "malformed-id";
+			return HUB_RESET_MALFORMED_ID;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
 	if (memcmp(id, epoch, 8) != 0)
-		return "unknown-epoch";
+		return HUB_RESET_UNKNOWN_EPOCH;
 	if (v > last_seq)
-		return "unknown-id";
+		return HUB_RESET_UNKNOWN_ID;
 	*seq = v;
-	return NULL;
+	return -1;
 }
 
 static void
-hub_count_reset(struct hub *h, const char *reason)
+hub_event_id(struct hub *h, uint64_t seq, char *buf, size_t len)
 {
-	size_t	 i;
-
-	for (i = 0; i < HUB_RESET_REASONS; i++)
-		if (strcmp(hub_reset_reasons[i], reason) == 0) {
-			atomic_fetch_add(&h->stats.resets[i], 1);
-			return;
-		}
+	snprintf(buf, len, "%s-%" PRIu64, h->epoch, seq);
 }
 
-/* the reset event: an id (so a later resume starts from here) and why */
+/* the reset event: a fresh id (a later resume starts from here) and why */
 static struct frame *
-hub_reset_frame(struct hub *h, uint64_t seq, const char *reason)
+hub_reset_frame(struct hub *h, enum hub_reset why)
 {
 	char	 id[40];
 
-	hub_event_id(h, seq, id, sizeof(id));
-	hub_count_reset(h, reason);
-	return frame_reset(id, reason);
+	hub_event_id(h, ++h->seq, id, sizeof(id));
+	STATS_ADD(resets[why], 1);
+	return frame_reset(id, hub_reset_names[why]);
+}
+
+static void
+hub_queue_wake(struct hub *h, struct stream *s)
+{
+	if (s->wake_queued)
+		return;
+	s->wake_queued = 1;
+	STAILQ_INSERT_TAIL(&h->wakes, s, wake);
+}
+
+/* queue f to s; 1 if it was queued */
+static int
+hub_push(struct hub *h, struct stream *s, struct frame *f)
+{
+	switch (stream_push(s, f)) {
+	case STREAM_PUSH_QUEUED:
+		return 1;
+	case STREAM_PUSH_WAKE:
+		hub_queue_wake(h, s);
+		return 1;
+	case STREAM_PUSH_OVERFLOW:
+		/* the client does not read: end it once its ring drains */
+		STATS_ADD(slow_closes, 1);
+		if (stream_close(s, h->slow_final))
+			hub_queue_wake(h, s);
+		return 0;
+	case STREAM_PUSH_CLOSED:
+		break;
+	}
+	return 0;
+}
+
+/* wake every stream queued to during this batch, each once */
+static void
+hub_wake(struct hub *h)
+{
+	struct stream	*s;
+
+	while ((s = STAILQ_FIRST(&h->wakes)) != NULL) {
+		STAILQ_REMOVE_HEAD(&h->wakes, wake);
+		s->wake_queued = 0;
+		stream_wake(s);
+	}
+}
+
+/* a history gap, by what caused it */
+static enum hub_reset
+hub_gap_reason(struct hub *h, enum history_verdict v, uint64_t after)
+{
+	switch (v) {
+	case HISTORY_OUTAGE:
+		return after <= h->unsubscribed_upto ?
+		    HUB_RESET_NOT_SUBSCRIBED : HUB_RESET_REDIS_OUTAGE;
+	case HISTORY_DISABLED:
+		return HUB_RESET_HISTORY_DISABLED;
+	case HISTORY_NOMEM:
+		return HUB_RESET_OUT_OF_MEMORY;
+	case HISTORY_TOO_OLD:
+	case HISTORY_COMPLETE:
+		break;
+	}
+	return HUB_RESET_HISTORY_EXCEEDED;
 }
 
 /*
@@ -224,45 +325,37 @@ hub_reset_frame(struct hub *h, uint64_t seq, const char *reason)
  * nothing published meanwhile is missed or queued twice.
  */
 static int
-hub_resume_locked(struct hub *h, struct stream *s, const char **channels,
+hub_resume(struct hub *h, struct stream *s, const char **channels,
     const size_t *lens, size_t n, const char *last_event_id,
     struct hub_resume *res)
 {
 	enum history_verdict	 v;
 	struct frame		**frames, *f;
-	const char		*why;
 	uint64_t		 after = 0;
 	size_t			 nframes = 0, i;
+	int			 why, r;
 
-	if ((why = hub_parse_id(h->epoch, h->seq, last_event_id, &after)) ==
-	    NULL) {
+	why = hub_parse_id(h->epoch, h->seq, last_event_id, &after);
+	if (why == -1) {
 		v = history_replay(&h->history, channels, lens, n, after,
 		    &frames, &nframes);
 		if (v == HISTORY_COMPLETE) {
-			/* the replay must fit whatever the ring size */
-			if (s->ring.cap < nframes + s->ring.count + 1)
-				s->ring.cap = nframes + s->ring.count + 1;
-			for (i = 0; i < nframes; i++) {
-				if (ring_push(&s->ring, frames[i]) == -1)
-					why = "out-of-memory";
+			r = stream_replay(s, frames, nframes);
+			for (i = 0; i < nframes; i++)
 				frame_unref(frames[i]);
-			}
 			free(frames);
-			if (why == NULL) {
+			if (r == 0) {
 				res->replayed = nframes;
-				atomic_fetch_add(&h->stats.resumes, 1);
-				atomic_fetch_add(&h->stats.replayed, nframes);
+				STATS_ADD(resumes, 1);
+				STATS_ADD(replayed, nframes);
 				return 0;
 			}
-			/* a half replay must not look whole: reset the rest */
-			while (ring_count(&s->ring) > 1)
-				frame_unref(ring_pop(&s->ring));
+			why = HUB_RESET_OUT_OF_MEMORY;
 		} else
-			why = history_verdict_reason(v);
+			why = hub_gap_reason(h, v, after);
 	}
-	/* a fresh id: a resume from it starts after whatever caused this */
-	if ((f = hub_reset_frame(h, hub_next_seq_locked(h), why)) == NULL ||
-	    ring_push(&s->ring, f) == -1) {
+	if ((f = hub_reset_frame(h, (enum hub_reset)why)) == NULL ||
+	    stream_push(s, f) != STREAM_PUSH_QUEUED) {
 		frame_unref(f);
 		return -1;
 	}
@@ -283,63 +376,47 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 
 	if (res == NULL)
 		res = &dummy;
-	memset(res, 0, sizeof(*res));
+	res->replayed = 0;
+	res->reset = -1;
 	if (n > s->maxsubs)
 		return -1;
-	hub_lock(h);
-	if (h->closing) {
-		hub_unlock(h);
-		return -1;
-	}
+	pthread_mutex_lock(&h->lock);
+	if (h->closing)
+		goto bad;
 	if (last_event_id != NULL && *last_event_id != '\0' &&
-	    hub_resume_locked(h, s, channels, lens, n, last_event_id,
-	    res) == -1) {
-		hub_unlock(h);
-		return -1;
-	}
+	    hub_resume(h, s, channels, lens, n, last_event_id, res) == -1)
+		goto bad;
 	for (i = 0; i < n; i++) {
 		if ((c = hub_channel_get(h, channels[i], lens[i])) == NULL) {
 			while (i-- > 0)
 				hub_unsubscribe(h, &s->subs[i]);
-			s->nsubs = 0;
-			hub_unlock(h);
-			return -1;
+			goto bad;
 		}
 		sub = &s->subs[i];
 		sub->stream = s;
 		sub->channel = c;
-		sub->prev = NULL;
-		sub->next = c->subs;
-		if (c->subs != NULL)
-			c->subs->prev = sub;
-		c->subs = sub;
+		LIST_INSERT_HEAD(&c->subs, sub, entry);
 		c->nsubs++;
 	}
 	s->nsubs = n;
 
 	/* behind the heartbeat cursor: its first ping a full turn away */
-	if (h->cursor != NULL) {
-		s->all_next = h->cursor;
-		s->all_prev = h->cursor->all_prev;
-	} else {
-		s->all_next = NULL;
-		s->all_prev = h->tail;
-	}
-	if (s->all_prev != NULL)
-		s->all_prev->all_next = s;
+	if (h->cursor != NULL)
+		TAILQ_INSERT_BEFORE(h->cursor, s, all);
 	else
-		h->head = s;
-	if (s->all_next != NULL)
-		s->all_next->all_prev = s;
-	else
-		h->tail = s;
+		TAILQ_INSERT_TAIL(&h->streams, s, all);
 	h->nstreams++;
+	if (s->expires != 0)
+		h->nexpiring++;
 	s->registered = 1;
 	s->opened_us = util_now_us();
-	hub_unlock(h);
-	atomic_fetch_add(&h->stats.streams_open, 1);
-	atomic_fetch_add(&h->stats.streams_total, 1);
+	pthread_mutex_unlock(&h->lock);
+	STATS_ADD(streams_open, 1);
+	STATS_ADD(streams_opened, 1);
 	return 0;
+bad:
+	pthread_mutex_unlock(&h->lock);
+	return -1;
 }
 
 void
@@ -347,77 +424,31 @@ hub_remove(struct hub *h, struct stream *s)
 {
 	size_t	 i;
 
-	hub_lock(h);
+	pthread_mutex_lock(&h->lock);
 	if (!s->registered) {
-		hub_unlock(h);
+		pthread_mutex_unlock(&h->lock);
 		return;
 	}
-	/* the broker empties the wake list before it lets go of the lock */
+	/* wakes are done before the lock is let go of */
 	if (s->wake_queued)
 		fatalx("hub_remove: stream on the wake list");
 	for (i = 0; i < s->nsubs; i++)
 		hub_unsubscribe(h, &s->subs[i]);
 	s->nsubs = 0;
 	if (h->cursor == s)
-		h->cursor = s->all_next;
-	if (s->all_prev != NULL)
-		s->all_prev->all_next = s->all_next;
-	else
-		h->head = s->all_next;
-	if (s->all_next != NULL)
-		s->all_next->all_prev = s->all_prev;
-	else
-		h->tail = s->all_prev;
-	s->all_prev = s->all_next = NULL;
+		h->cursor = TAILQ_NEXT(s, all);
+	TAILQ_REMOVE(&h->streams, s, all);
 	h->nstreams--;
+	if (s->expires != 0)
+		h->nexpiring--;
 	s->registered = 0;
-	hub_unlock(h);
-	atomic_fetch_sub(&h->stats.streams_open, 1);
+	pthread_mutex_unlock(&h->lock);
+	STATS_SUB(streams_open, 1);
 }
 
-int
-hub_has_locked(struct hub *h, const char *name, size_t len)
-{
-	return hub_find(h, name, len) != NULL;
-}
-
-static void
-hub_queue_wake(struct hub *h, struct stream *s)
-{
-	if (s->wake_queued)
-		return;
-	s->wake_queued = 1;
-	s->wake_next = h->wake;
-	h->wake = s;
-}
-
-/* queue f to s; 1 if it was queued */
-static int
-hub_push(struct hub *h, struct stream *s, struct frame *f)
-{
-	switch (stream_push(s, f)) {
-	case STREAM_PUSH_QUEUED:
-		return 1;
-	case STREAM_PUSH_WAKE:
-		hub_queue_wake(h, s);
-		return 1;
-	case STREAM_PUSH_OVERFLOW:
-		/* the client does not read: end it once its ring drains */
-		atomic_fetch_add(&h->stats.slow_closes, 1);
-		log_debug("stream closed: %zu events queued and not read",
-		    s->ring.cap);
-		if (stream_close(s, h->slow_final))
-			hub_queue_wake(h, s);
-		return 0;
-	case STREAM_PUSH_CLOSED:
-		break;
-	}
-	return 0;
-}
-
-size_t
-hub_fanout_locked(struct hub *h, const char *name, size_t len,
-    struct frame *f)
+/* queue f to every subscriber of the channel; returns how many */
+static size_t
+hub_fanout(struct hub *h, const char *name, size_t len, struct frame *f)
 {
 	struct hub_channel	*c;
 	struct hub_sub		*sub;
@@ -425,88 +456,116 @@ hub_fanout_locked(struct hub *h, const char *name, size_t len,
 
 	if ((c = hub_find(h, name, len)) == NULL)
 		return 0;
-	for (sub = c->subs; sub != NULL; sub = sub->next)
+	LIST_FOREACH(sub, &c->subs, entry)
 		n += hub_push(h, sub->stream, f);
-	atomic_fetch_add_explicit(&h->stats.events, n, memory_order_relaxed);
 	return n;
 }
 
-uint64_t
-hub_next_seq_locked(struct hub *h)
+/* the history's numbers, for /healthz and /metrics */
+static void
+hub_history_publish(struct hub *h)
 {
-	return ++h->seq;
+	const struct history_stats *hs = &h->history.stats;
+
+	STATS_SET(history_messages, hs->messages);
+	STATS_SET(history_bytes, hs->bytes);
+	STATS_SET(history_channels, hs->channels);
+	STATS_SET(history_evicted, hs->evicted_count + hs->evicted_ttl +
+	    hs->evicted_memory);
 }
 
-void
-hub_event_id(struct hub *h, uint64_t seq, char *buf, size_t len)
+static void
+hub_publish_one(struct hub *h, const struct hub_message *m, uint64_t now_ms,
+    uint64_t recv_us)
 {
-	snprintf(buf, len, "%s-%" PRIu64, h->epoch, seq);
-}
+	struct frame	*f;
+	uint64_t	 seq = ++h->seq;
+	char		 id[40];
 
-size_t
-hub_publish_locked(struct hub *h, const char *name, size_t len, uint64_t seq,
-    uint64_t now_ms, struct frame *f)
-{
-	history_expire(&h->history, now_ms);
-	if (history_add(&h->history, name, len, seq, now_ms, f) == -1)
+	hub_event_id(h, seq, id, sizeof(id));
+	/* encoded even with no subscriber: a resume may want it */
+	f = frame_message(id, m->channel, m->channel_len, m->payload,
+	    m->payload_len, h->format);
+	if (f == NULL) {
+		/* not silently: resumes from before it will get a reset */
+		history_lost(&h->history, seq);
+		log_warnx("out of memory encoding a message on %.*s: dropped",
+		    (int)m->channel_len, m->channel);
+		return;
+	}
+	f->recv_us = recv_us;
+	if (history_add(&h->history, m->channel, m->channel_len, seq, now_ms,
+	    f) == -1)
 		log_warnx("history: out of memory; a resume past seq %" PRIu64
 		    " will get a reset", seq);
-	return hub_fanout_locked(h, name, len, f);
+	STATS_ADD(events_queued, hub_fanout(h, m->channel, m->channel_len,
+	    f));
+	frame_unref(f);
 }
 
 void
-hub_lost_locked(struct hub *h, uint64_t seq)
+hub_publish(struct hub *h, const struct hub_message *m, size_t n,
+    uint64_t recv_us)
 {
-	history_lost(&h->history, seq);
-}
+	uint64_t	 now_ms = util_now_ms();
+	size_t		 i;
 
-void
-hub_expire_locked(struct hub *h, uint64_t now_ms)
-{
+	pthread_mutex_lock(&h->lock);
 	history_expire(&h->history, now_ms);
+	for (i = 0; i < n; i++)
+		hub_publish_one(h, &m[i], now_ms, recv_us);
+	hub_history_publish(h);
+	hub_wake(h);
+	pthread_mutex_unlock(&h->lock);
 }
 
 void
-hub_outage_locked(struct hub *h)
+hub_subscribed(struct hub *h)
 {
 	struct stream	*s;
 	struct frame	*f;
-	uint64_t	 seq;
+	enum hub_reset	 why;
 	size_t		 n = 0;
 
-	/* messages published while Redis was away never reached us */
+	pthread_mutex_lock(&h->lock);
+	/* what was published while we were not subscribed never reached us */
 	history_outage(&h->history, h->seq);
-	if (h->head == NULL)
-		return;
-	seq = hub_next_seq_locked(h);
-	if ((f = hub_reset_frame(h, seq, "redis-outage")) == NULL) {
+	if (!h->subscribed_once) {
+		h->subscribed_once = 1;
+		h->unsubscribed_upto = h->seq;
+		why = HUB_RESET_NOT_SUBSCRIBED;
+	} else
+		why = HUB_RESET_REDIS_OUTAGE;
+	if (TAILQ_EMPTY(&h->streams))
+		goto done;
+	if ((f = hub_reset_frame(h, why)) == NULL) {
 		log_warnx("out of memory: open streams get no reset after the "
-		    "Redis outage");
-		return;
+		    "Redis subscription");
+		goto done;
 	}
-	for (s = h->head; s != NULL; s = s->all_next)
+	TAILQ_FOREACH(s, &h->streams, all)
 		n += hub_push(h, s, f);
 	frame_unref(f);
-	log_info("redis: told %zu open streams to refetch (event: reset)", n);
+	if (why == HUB_RESET_NOT_SUBSCRIBED)
+		log_info("redis: told %zu streams opened before the first "
+		    "subscription to refetch (event: reset)", n);
+	else
+		log_info("redis: told %zu open streams to refetch (event: "
+		    "reset)", n);
+	hub_wake(h);
+done:
+	pthread_mutex_unlock(&h->lock);
 }
 
-void
-hub_history_stats(struct hub *h, struct history_stats *out)
-{
-	hub_lock(h);
-	*out = h->history.stats;
-	hub_unlock(h);
-}
-
-size_t
-hub_heartbeat_locked(struct hub *h, uint64_t elapsed_ms, uint64_t interval_ms,
-    struct frame *ping)
+/* queue the pings that are due to the next share of streams */
+static void
+hub_heartbeat(struct hub *h, uint64_t elapsed_ms, uint64_t interval_ms)
 {
 	size_t	 due, n = 0;
 
 	if (h->nstreams == 0 || interval_ms == 0) {
 		h->hb_credit = 0;
-		return 0;
+		return;
 	}
 	h->hb_credit += (uint64_t)h->nstreams * elapsed_ms;
 	due = (size_t)(h->hb_credit / interval_ms);
@@ -518,58 +577,71 @@ hub_heartbeat_locked(struct hub *h, uint64_t elapsed_ms, uint64_t interval_ms,
 		h->hb_credit -= (uint64_t)due * interval_ms;
 	while (due-- > 0) {
 		if (h->cursor == NULL)
-			h->cursor = h->head;
-		n += hub_push(h, h->cursor, ping);
-		h->cursor = h->cursor->all_next;
+			h->cursor = TAILQ_FIRST(&h->streams);
+		n += hub_push(h, h->cursor, h->ping);
+		h->cursor = TAILQ_NEXT(h->cursor, all);
 	}
-	atomic_fetch_add_explicit(&h->stats.heartbeats, n,
-	    memory_order_relaxed);
-	return n;
+	STATS_ADD(heartbeats, n);
 }
 
-void
-hub_close_all_locked(struct hub *h, struct frame *(*make_final)(void *),
-    void *arg)
-{
-	struct stream	*s;
-	struct frame	*f;
-
-	h->closing = 1;
-	for (s = h->head; s != NULL; s = s->all_next) {
-		f = make_final != NULL ? make_final(arg) : NULL;
-		if (stream_close(s, f))
-			hub_queue_wake(h, s);
-		frame_unref(f);
-	}
-}
-
-size_t
-hub_expire_tokens_locked(struct hub *h, time_t now)
+/* end every stream whose token expired by now; walks them all */
+static void
+hub_expire_tokens(struct hub *h, time_t now)
 {
 	struct stream	*s;
 	size_t		 n = 0;
 
-	for (s = h->head; s != NULL; s = s->all_next)
+	TAILQ_FOREACH(s, &h->streams, all)
 		if (s->expires != 0 && s->expires <= now) {
 			s->expires = 0;		/* once */
+			h->nexpiring--;
 			if (stream_close(s, h->slow_final))
 				hub_queue_wake(h, s);
 			n++;
 		}
 	if (n > 0)
 		log_debug("auth: %zu streams ended: their tokens expired", n);
-	return n;
 }
 
 void
-hub_wake_locked(struct hub *h)
+hub_tick(struct hub *h, uint64_t now_ms, time_t now_s, unsigned heartbeat_ms)
+{
+	pthread_mutex_lock(&h->lock);
+	history_expire(&h->history, now_ms);
+	hub_history_publish(h);
+	/* once a second is enough for tokens valid for minutes */
+	if (h->nexpiring > 0 && now_s != h->last_token_s) {
+		h->last_token_s = now_s;
+		hub_expire_tokens(h, now_s);
+	}
+	hub_heartbeat(h, now_ms - h->last_tick_ms, heartbeat_ms);
+	h->last_tick_ms = now_ms;
+	hub_wake(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void
+hub_close_all(struct hub *h, struct frame *(*make_final)(void *), void *arg)
 {
 	struct stream	*s;
+	struct frame	*f;
 
-	while ((s = h->wake) != NULL) {
-		h->wake = s->wake_next;
-		s->wake_next = NULL;
-		s->wake_queued = 0;
-		stream_wake(s);
+	pthread_mutex_lock(&h->lock);
+	h->closing = 1;
+	TAILQ_FOREACH(s, &h->streams, all) {
+		f = make_final != NULL ? make_final(arg) : NULL;
+		if (stream_close(s, f))
+			hub_queue_wake(h, s);
+		frame_unref(f);
 	}
+	hub_wake(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void
+hub_history_stats(struct hub *h, struct history_stats *out)
+{
+	pthread_mutex_lock(&h->lock);
+	*out = h->history.stats;
+	pthread_mutex_unlock(&h->lock);
 }

@@ -19,34 +19,14 @@
 
 #include "broker.h"
 #include "config.h"
-#include "frame.h"
 #include "http.h"
 #include "hub.h"
 #include "log.h"
+#include "mailbox.h"
 #include "util.h"
 
 #define MAIN_DRAIN_MS	1500	/* SIGTERM: time the streams get to end */
 #define MAIN_TICK_MS	100	/* heartbeat granularity */
-
-/*
- * Queue the pings that are due, spread over the interval (see hub.c), and
- * let history past its TTL go even when no message comes to push it out.
- */
-static void
-main_heartbeat(struct hub *hub, const struct config *cfg, struct frame *ping,
-    uint64_t *last)
-{
-	uint64_t	 now = util_now_ms();
-
-	hub_lock(hub);
-	hub_expire_locked(hub, now);
-	if (cfg->auth_jwt && now / 1000 != *last / 1000)
-		hub_expire_tokens_locked(hub, time(NULL));
-	hub_heartbeat_locked(hub, now - *last, cfg->heartbeat_ms, ping);
-	hub_wake_locked(hub);
-	hub_unlock(hub);
-	*last = now;
-}
 
 /*
  * SIGHUP: read the file and the flags again into a fresh config; a bad
@@ -79,14 +59,14 @@ int
 main(int argc, char **argv)
 {
 	struct config	 cfg;
+	struct hub_config hc;
 	struct hub	*hub;
+	struct mailbox	*mailbox;
 	struct broker	*broker;
 	struct http	*http;
-	struct frame	*ping;
 	struct timespec	 tick = { 0, MAIN_TICK_MS * 1000000L };
 	sigset_t	 set;
 	char		 err[CONFIG_ERRLEN];
-	uint64_t	 last_hb;
 	int		 sig;
 
 	config_init(&cfg);
@@ -125,17 +105,21 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if ((hub = hub_new(cfg.history_size, cfg.history_ttl_s,
-	    cfg.history_bytes)) == NULL || (ping = frame_new(": ping\n", 7)) ==
-	    NULL)
+	memset(&hc, 0, sizeof(hc));
+	hc.history_size = cfg.history_size;
+	hc.history_ttl_s = cfg.history_ttl_s;
+	hc.history_bytes = cfg.history_bytes;
+	hc.format = cfg.format;
+	if ((mailbox = mailbox_new()) == NULL || (hub = hub_new(&hc)) == NULL)
 		fatalx("out of memory");
-	if ((broker = broker_start(&cfg, hub, err, sizeof(err))) == NULL)
+	if ((broker = broker_start(&cfg, hub, mailbox, err, sizeof(err))) ==
+	    NULL)
 		fatalx("redis: %s", err);
-	if ((http = http_start(&cfg, hub, broker, err, sizeof(err))) == NULL) {
+	if ((http = http_start(&cfg, hub, err, sizeof(err))) == NULL) {
 		log_errorx("%s", err);
 		broker_stop(broker);
 		hub_free(hub);
-		frame_unref(ping);
+		mailbox_free(mailbox);
 		config_free(&cfg);
 		return 1;
 	}
@@ -144,11 +128,12 @@ main(int argc, char **argv)
 	    cfg.format == FRAME_FORMAT_RAW ? "raw" : "json", cfg.heartbeat_ms,
 	    cfg.ring_size);
 
-	last_hb = util_now_ms();
 	for (;;) {
 		if ((sig = sigtimedwait(&set, NULL, &tick)) == -1) {
+			/* heartbeats, history TTL, token expiry */
 			if (errno == EAGAIN)
-				main_heartbeat(hub, &cfg, ping, &last_hb);
+				hub_tick(hub, util_now_ms(), time(NULL),
+				    cfg.heartbeat_ms);
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -162,7 +147,7 @@ main(int argc, char **argv)
 	http_stop(http, MAIN_DRAIN_MS);
 	broker_stop(broker);
 	hub_free(hub);
-	frame_unref(ping);
+	mailbox_free(mailbox);
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;

@@ -226,28 +226,38 @@ quota_uncount(struct table *t, struct table_entry *e)
 }
 
 const char *
+quota_limit_name(enum quota_limit l)
+{
+	static const char *const names[QUOTA_NLIMITS] = {
+		"none", "global", "ip", "user",
+	};
+
+	return l < QUOTA_NLIMITS ? names[l] : "unknown";
+}
+
+enum quota_limit
 quota_acquire(struct quota *l, unsigned max_total, unsigned max_ip,
     unsigned max_user, const char *ip, const char *user,
     struct quota_hold *h)
 {
 	struct table_entry	*ei = NULL, *eu = NULL;
 	int			 over;
-	const char		*hit = NULL;
+	enum quota_limit	 hit = QUOTA_OK;
 
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_lock(&l->lock);
 	if (max_total != 0 && l->total >= max_total) {
-		hit = "global";
+		hit = QUOTA_GLOBAL;
 		goto done;
 	}
 	if ((ei = quota_count(&l->ips, ip, 1, max_ip, &over)) == NULL) {
-		hit = over ? "ip" : "global";	/* out of memory: refuse */
+		hit = over ? QUOTA_IP : QUOTA_GLOBAL;	/* out of memory: refuse */
 		goto done;
 	}
 	if (user != NULL &&
 	    (eu = quota_count(&l->users, user, 1, max_user, &over)) == NULL) {
 		quota_uncount(&l->ips, ei);
-		hit = over ? "user" : "global";
+		hit = over ? QUOTA_USER : QUOTA_GLOBAL;
 		goto done;
 	}
 	l->total++;

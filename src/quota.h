@@ -26,15 +26,25 @@ struct quota_hold {
  */
 struct quota	*quota_new(const char *trusted, char *err, size_t errlen);
 void		 quota_free(struct quota *);
+/* which limit refused a stream; QUOTA_OK: none */
+enum quota_limit {
+	QUOTA_OK = 0,
+	QUOTA_GLOBAL,
+	QUOTA_IP,
+	QUOTA_USER,
+	QUOTA_NLIMITS
+};
+
 /*
  * Count a new stream of ip and user (NULL: none) against the limits (0:
- * none).  NULL when it fits (hold filled in), else which limit it hit:
- * "global", "ip" or "user".
+ * none).  QUOTA_OK when it fits (hold filled in), else the limit it hit.
  */
-const char	*quota_acquire(struct quota *, unsigned max_total,
+enum quota_limit quota_acquire(struct quota *, unsigned max_total,
 		    unsigned max_ip, unsigned max_user, const char *ip,
 		    const char *user, struct quota_hold *);
 void		 quota_release(struct quota *, struct quota_hold *);
+/* "global", "ip", "user": for logs, metrics and the overload event */
+const char	*quota_limit_name(enum quota_limit);
 /*
  * The client's address as text: the peer's, or, when the peer is a
  * trusted proxy, the rightmost X-Forwarded-For entry that is not one.

@@ -82,6 +82,21 @@ ring_pop(struct ring *r)
 }
 
 struct frame *
+ring_pop_newest(struct ring *r)
+{
+	struct frame	*f;
+	size_t		 i;
+
+	if (r->count == 0)
+		return NULL;
+	i = (r->head + r->count - 1) % r->size;
+	f = r->slot[i];
+	r->slot[i] = NULL;
+	r->count--;
+	return f;
+}
+
+struct frame *
 ring_peek(const struct ring *r)
 {
 	return r->count ? r->slot[r->head] : NULL;

@@ -35,6 +35,8 @@ void		 ring_free(struct ring *);
 int		 ring_push(struct ring *, struct frame *);
 /* hands the slot's reference to the caller; NULL when empty */
 struct frame	*ring_pop(struct ring *);
+/* the newest slot's reference, to take back a push; NULL when empty */
+struct frame	*ring_pop_newest(struct ring *);
 struct frame	*ring_peek(const struct ring *);
 size_t		 ring_count(const struct ring *);
 int		 ring_full(const struct ring *);

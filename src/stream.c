@@ -9,7 +9,7 @@
 
 #include "frame.h"
 #include "log.h"
-#include "metrics.h"
+#include "stats.h"
 #include "stream.h"
 #include "util.h"
 
@@ -60,10 +60,33 @@ stream_push(struct stream *s, struct frame *f)
 		s->closing = 1;
 		s->overflowed = 1;
 		r = STREAM_PUSH_OVERFLOW;
+		log_debug("stream closed: %zu events queued and not read",
+		    s->ring.cap);
 	} else
 		r = s->suspended ? STREAM_PUSH_WAKE : STREAM_PUSH_QUEUED;
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int
+stream_replay(struct stream *s, struct frame **frames, size_t n)
+{
+	size_t	 i, had;
+
+	pthread_mutex_lock(&s->lock);
+	had = ring_count(&s->ring);
+	if (s->ring.cap < had + n + 1)
+		s->ring.cap = had + n + 1;
+	for (i = 0; i < n; i++)
+		if (ring_push(&s->ring, frames[i]) == -1)
+			break;
+	if (i < n) {
+		/* a half replay must not look whole */
+		while (ring_count(&s->ring) > had)
+			frame_unref(ring_pop_newest(&s->ring));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return i < n ? -1 : 0;
 }
 
 int
@@ -119,7 +142,7 @@ stream_read(struct stream *s, char *buf, size_t max)
 		s->off += take;
 		if (s->off == s->cur->len) {
 			if (s->cur->message)
-				metrics_delivered(util_now_us() -
+				stats_delivered(util_now_us() -
 				    s->cur->recv_us,
 				    s->cur->recv_us >= s->opened_us);
 			frame_unref(s->cur);
@@ -128,7 +151,7 @@ stream_read(struct stream *s, char *buf, size_t max)
 	}
 	if (n > 0) {
 		pthread_mutex_unlock(&s->lock);
-		metrics_written(n);
+		stats_written(n);
 		return (ssize_t)n;
 	}
 	if (s->closing) {

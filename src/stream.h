@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -32,9 +33,9 @@ struct stream;
 struct hub_channel;
 
 struct hub_sub {			/* hub: one channel membership */
+	LIST_ENTRY(hub_sub)	 entry;		/* the channel's subscribers */
 	struct stream		*stream;
 	struct hub_channel	*channel;
-	struct hub_sub		*prev, *next;
 };
 
 enum stream_push_result {
@@ -62,8 +63,8 @@ struct stream {
 	void		(*resume)(struct stream *);
 
 	/* hub */
-	struct stream	*all_prev, *all_next;	/* every stream, heartbeats */
-	struct stream	*wake_next;		/* pending wake list */
+	TAILQ_ENTRY(stream) all;		/* every stream, heartbeats */
+	STAILQ_ENTRY(stream) wake;		/* pending wake list */
 	int		 wake_queued;
 	int		 registered;
 	size_t		 nsubs;
@@ -76,8 +77,14 @@ struct stream	*stream_new(size_t ring_cap, size_t maxsubs);
 /* drops every frame reference it holds and frees it */
 void		 stream_free(struct stream *);
 
-/* broker side */
+/* hub side (the hub lock held) */
 enum stream_push_result stream_push(struct stream *, struct frame *);
+/*
+ * Queue the n frames of a replay in a stream no worker reads yet, however
+ * many: the ring grows past its size for them.  -1 if out of memory (then
+ * none is queued).
+ */
+int		 stream_replay(struct stream *, struct frame **, size_t n);
 /*
  * Mark the stream closing: final (may be NULL; a reference is taken) is
  * written after what is queued, then the body ends.  Returns 1 if the

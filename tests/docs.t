@@ -6,9 +6,9 @@
 # key has its entry in man/sserelay.conf.5 and its line in
 # examples/sserelay.conf, and `mandoc -T lint` finds nothing in either man
 # page.  Read from the sources, so that a new one cannot go undocumented:
-# every reset reason (src/hub.c hub_reset_reasons) is in man/sserelay.8 and
-# README.md, every /healthz field (src/http.c http_healthz) in
-# man/sserelay.8, and the keys SIGHUP changes live (src/config.c
+# every reset reason (src/hub.c hub_reset_names) is in man/sserelay.8 and
+# README.md, every /healthz field and /metrics name (the rows of src/stats.h,
+# the one list both are rendered from) in man/sserelay.8, and the keys SIGHUP changes live (src/config.c
 # config_keys) are exactly those sserelay.conf.5 marks live and
 # sserelay.8 lists under SIGHUP.  TAP output.  Needs SSERELAY (the daemon)
 # and TESTS_SRCDIR (the tests/ directory of the source tree), both set by
@@ -21,7 +21,7 @@ conf=$srcdir/../man/sserelay.conf.5
 readme=$srcdir/../README.md
 example_conf=$srcdir/../examples/sserelay.conf
 hub_c=$srcdir/../src/hub.c
-http_c=$srcdir/../src/http.c
+stats_h=$srcdir/../src/stats.h
 config_c=$srcdir/../src/config.c
 relay=${SSERELAY:-}
 
@@ -47,7 +47,7 @@ else
 	printf '%s\n' "$help" | diag
 fi
 
-for f in "$man" "$conf" "$readme" "$example_conf" "$hub_c" "$http_c" "$config_c"; do
+for f in "$man" "$conf" "$readme" "$example_conf" "$hub_c" "$stats_h" "$config_c"; do
 	if [[ -r $f ]]; then ok "${f##*/} is readable"; else not_ok "${f##*/} is readable ($f)"; fi
 done
 
@@ -81,13 +81,13 @@ for o in "${opts[@]}"; do
 done
 
 # The reset reasons, from the array the daemon sends them from.
-mapfile -t reasons < <(awk '/hub_reset_reasons\[[^]]*\] *= *\{/ { on = 1 }
+mapfile -t reasons < <(awk '/hub_reset_names\[[^]]*\] *= *\{/ { on = 1 }
 	on { print } on && /\};/ { exit }' "$hub_c" 2>/dev/null |
 	grep -oE '"[a-z][a-z0-9-]*"' | tr -d '"')
 if ((${#reasons[@]} >= 5)); then
-	ok "src/hub.c hub_reset_reasons has ${#reasons[@]} reasons"
+	ok "src/hub.c hub_reset_names has ${#reasons[@]} reasons"
 else
-	not_ok "src/hub.c hub_reset_reasons has reasons (found ${#reasons[@]} in $hub_c)"
+	not_ok "src/hub.c hub_reset_names has reasons (found ${#reasons[@]} in $hub_c)"
 fi
 for r in "${reasons[@]}"; do
 	if grep -qE -- "(^|[^a-z0-9-])${r}([^a-z0-9-]|\$)" "$man" 2>/dev/null; then
@@ -102,15 +102,20 @@ for r in "${reasons[@]}"; do
 	fi
 done
 
-# The /healthz fields: every JADD("name", ...) of http_healthz, and the
-# resets object.
-mapfile -t fields < <(awk '/^http_healthz\(/ { on = 1 } on { print }
-	on && /^}/ { exit }' "$http_c" 2>/dev/null |
-	grep -oE 'JADD\("[a-z_]+"' | sed -E 's/JADD\("([a-z_]+)"/\1/' | sort -u)
-if ((${#fields[@]} >= 5)); then
-	ok "src/http.c http_healthz has ${#fields[@]} fields"
+# The /healthz fields and /metrics names: the rows of STATS_FIELDS and
+# STATS_FAMILIES in src/stats.h ("X(field, TYPE, "key", "name", ..." and
+# "X(field, "key", "name", ..."), the list both renderers walk, and the
+# four fields every /healthz answer starts with.
+rows=$(awk '/^#define STATS_(FIELDS|FAMILIES)\(X\)/ { on = 1 }
+	on { print } on && !/\\$/ { on = 0 }' "$stats_h" 2>/dev/null | tr -d '\n\t\\')
+mapfile -t fields < <({ printf '%s\n' status redis uptime_s version
+	grep -oE 'X\([a-z_]+, (STATS_[A-Z]+, )?"[a-z_]+"' <<<"$rows" |
+	sed -E 's/.*"([a-z_]+)"$/\1/'; } | sort -u)
+mapfile -t names < <(grep -oE '"sserelay_[a-z_]+"' <<<"$rows" | tr -d '"' | sort -u)
+if ((${#fields[@]} >= 20 && ${#names[@]} >= 15)); then
+	ok "src/stats.h has ${#fields[@]} /healthz fields and ${#names[@]} metrics"
 else
-	not_ok "src/http.c http_healthz has fields (found ${#fields[@]} in $http_c)"
+	not_ok "src/stats.h has /healthz fields and metrics (found ${#fields[@]} and ${#names[@]} in $stats_h)"
 fi
 for fld in "${fields[@]}"; do
 	# an item of the list in HEALTH: ".It Li name"
@@ -118,6 +123,14 @@ for fld in "${fields[@]}"; do
 		ok "man page documents the /healthz field $fld"
 	else
 		not_ok "man page documents the /healthz field $fld"
+	fi
+done
+for m in "${names[@]}" sserelay_delivery_seconds; do
+	# an item of the list in METRICS: ".It Li name No type"
+	if grep -qE -- "^\.It Li ${m} No " "$man" 2>/dev/null; then
+		ok "man page documents the metric $m"
+	else
+		not_ok "man page documents the metric $m"
 	fi
 done
 
