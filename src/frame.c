@@ -31,62 +31,55 @@ frame_new(const void *p, size_t len)
 	return f;
 }
 
+/* the frame of what b holds, if ok; b is freed either way */
+static struct frame *
+frame_of(struct sbuf *b, int ok)
+{
+	struct frame	*f = ok ? frame_new(b->data, b->len) : NULL;
+
+	sbuf_free(b);
+	return f;
+}
+
 struct frame *
 frame_retry(unsigned long ms, const char *comment)
 {
 	struct sbuf	 b;
-	struct frame	*f = NULL;
 
 	sbuf_init(&b);
-	if (sse_retry(&b, ms) == 0 &&
-	    (comment == NULL || sse_comment(&b, comment) == 0) &&
-	    sse_end(&b) == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	return f;
+	return frame_of(&b, sse_retry(&b, ms) == 0 && (comment == NULL ||
+	    sse_comment(&b, comment) == 0) && sse_end(&b) == 0);
 }
 
 struct frame *
 frame_reset(const char *id, const char *reason)
 {
 	struct sbuf	 b;
-	struct frame	*f = NULL;
 
 	sbuf_init(&b);
-	if (sse_id(&b, id, strlen(id)) == 0 && sse_event(&b, "reset") == 0 &&
-	    sbuf_printf(&b, "data: {\"reason\":\"%s\"}\n", reason) == 0 &&
-	    sse_end(&b) == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	return f;
+	return frame_of(&b, sse_id(&b, id, strlen(id)) == 0 &&
+	    sse_event(&b, "reset") == 0 && sbuf_printf(&b,
+	    "data: {\"reason\":\"%s\"}\n", reason) == 0 && sse_end(&b) == 0);
 }
 
 struct frame *
 frame_overload(unsigned long ms, const char *limit)
 {
 	struct sbuf	 b;
-	struct frame	*f = NULL;
 
 	sbuf_init(&b);
-	if (sse_retry(&b, ms) == 0 && sse_event(&b, "overload") == 0 &&
-	    sbuf_printf(&b, "data: {\"limit\":\"%s\"}\n", limit) == 0 &&
-	    sse_end(&b) == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	return f;
+	return frame_of(&b, sse_retry(&b, ms) == 0 &&
+	    sse_event(&b, "overload") == 0 && sbuf_printf(&b,
+	    "data: {\"limit\":\"%s\"}\n", limit) == 0 && sse_end(&b) == 0);
 }
 
 struct frame *
 frame_ping(void)
 {
 	struct sbuf	 b;
-	struct frame	*f = NULL;
 
 	sbuf_init(&b);
-	if (sse_comment(&b, "ping") == 0)
-		f = frame_new(b.data, b.len);
-	sbuf_free(&b);
-	return f;
+	return frame_of(&b, sse_comment(&b, "ping") == 0);
 }
 
 struct frame *
