@@ -416,6 +416,8 @@ broker_main(void *arg)
 {
 	struct broker	*b = arg;
 
+	/* for ps -L and top -H; MHD names its own "MHD-worker" */
+	pthread_setname_np(pthread_self(), "sserelay-redis");
 	while (!atomic_load(&b->stop))
 		broker_step(b);
 	broker_disconnect(b);

@@ -48,6 +48,14 @@
 
 #define HTTP_FD_RESERVE	64	/* descriptors kept for Redis, logs, ... */
 
+/* append one item to opts (an MHD_OptionItem array), nopt counting */
+#define HTTP_OPT(o, v, p)	do {					\
+	opts[nopt].option = (o);					\
+	opts[nopt].value = (intptr_t)(v);				\
+	opts[nopt].ptr_value = (void *)(p);				\
+	nopt++;								\
+} while (0)
+
 extern const char	 http_demo_html[];	/* demo_html.c */
 extern const size_t	 http_demo_html_len;
 
@@ -292,6 +300,8 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 {
 	struct http		*h;
 	struct sockaddr_storage	 ss, mss;
+	struct MHD_OptionItem	 opts[16];
+	size_t			 nopt;
 	unsigned		 flags, limit;
 	int			 ipv6, mipv6 = 0;
 
@@ -332,20 +342,29 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 		flags |= MHD_USE_IPv6;
 	if (h->tls_cert != NULL)
 		flags |= MHD_USE_TLS;
+	/*
+	 * One option list, built item by item: a conditional option in the
+	 * middle of a varargs list ends the list there when it is off (that
+	 * dropped --threads whenever TLS was).
+	 */
+	nopt = 0;
+	HTTP_OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+	HTTP_OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, h);
+	HTTP_OPT(MHD_OPTION_CONNECTION_LIMIT, limit, NULL);
+	HTTP_OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory, NULL);
+	HTTP_OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->client_timeout_s, NULL);
+	HTTP_OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL);
+	if (h->tls_cert != NULL) {
+		HTTP_OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert);
+		HTTP_OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key);
+	}
+	if (cfg->threads > 1)
+		HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
+	HTTP_OPT(MHD_OPTION_END, 0, NULL);
 	h->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL,
 	    http_handler, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-	    MHD_OPTION_CONNECTION_LIMIT, limit,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->client_timeout_s,
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-	    h->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-	    h->tls_cert,
-	    MHD_OPTION_HTTPS_MEM_KEY, h->tls_key,
-	    cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-	    cfg->threads, MHD_OPTION_END);
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (h->d == NULL) {
 		if (h->tls_cert != NULL)
 			snprintf(err, errlen, "cannot serve HTTPS on %s:%d: "
@@ -376,10 +395,13 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 		}
 		log_info("metrics and health on %s", cfg->metrics_listen);
 	}
-	log_info("listening on %s%s%s%s:%d, %u threads, up to %u connections%s",
-	    h->tls_cert != NULL ? "https://" : "", ipv6 ? "[" : "",
-	    cfg->listen_host, ipv6 ? "]" : "", cfg->listen_port, cfg->threads,
-	    limit, h->auth != NULL ? ", JWT required" : "");
+	/* what MHD was given, not what was asked for */
+	log_info("listening on %s%s%s%s:%d, %u worker threads (MHD %s), up to "
+	    "%u connections%s", h->tls_cert != NULL ? "https://" : "",
+	    ipv6 ? "[" : "", cfg->listen_host, ipv6 ? "]" : "",
+	    cfg->listen_port, cfg->threads > 1 ? cfg->threads : 1,
+	    cfg->threads > 1 ? "thread pool" : "internal thread", limit,
+	    h->auth != NULL ? ", JWT required" : "");
 	return h;
 bad:
 	frame_unref(h->hello);
