@@ -19,8 +19,11 @@
 
 #include "config.h"
 #include "log.h"
+#include "secret.h"
 
 #define DEFAULT_REDIS	"redis://127.0.0.1:6379"
+/* a password file: its first line is the password */
+#define CONFIG_PASSWORD_FILE_MAX	(64 * 1024)
 
 static char *
 config_strdup(const char *s)
@@ -327,35 +330,34 @@ config_seconds_ms(const char *s, unsigned min_ms, unsigned max_ms,
 	return 0;
 }
 
+/*
+ * The first line of the password file, into the URL's password.  The
+ * file's bytes are wiped whatever happens.
+ */
 static int
 config_read_password_file(struct config *c, const char *path, char *err,
     size_t errlen)
 {
-	FILE	*fp;
-	char	 line[1024];
-	size_t	 n;
+	char	 emsg[CONFIG_ERRLEN], *buf;
+	size_t	 len, n;
 
-	if ((fp = fopen(path, "r")) == NULL)
-		return config_err(err, errlen, "--redis-password-file: %s: %s",
-		    path, strerror(errno));
-	if (fgets(line, sizeof(line), fp) == NULL) {
-		fclose(fp);
-		return config_err(err, errlen, "--redis-password-file: %s: "
-		    "empty file", path);
-	}
-	fclose(fp);
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	if (n == 0)
+	if ((buf = secret_read_file(path, CONFIG_PASSWORD_FILE_MAX, &len, emsg,
+	    sizeof(emsg))) == NULL)
+		return config_err(err, errlen, "--redis-password-file: %s",
+		    emsg);
+	if ((n = strcspn(buf, "\r\n")) == 0) {
+		secret_free(buf, len);
 		return config_err(err, errlen, "--redis-password-file: %s: "
 		    "empty password", path);
+	}
+	buf[n] = '\0';
 	if (c->redis_url.password != NULL) {
 		explicit_bzero(c->redis_url.password,
 		    strlen(c->redis_url.password));
 		free(c->redis_url.password);
 	}
-	c->redis_url.password = config_strdup(line);
-	explicit_bzero(line, sizeof(line));
+	c->redis_url.password = config_strdup(buf);
+	secret_free(buf, len);
 	return 0;
 }
 

@@ -113,6 +113,18 @@ printable(const char *s)
 	return 1;
 }
 
+/* a file holding len bytes of data; the caller unlinks path */
+static void
+write_file(char *path, const void *data, size_t len)
+{
+	int fd = mkstemp(path);
+
+	if (fd == -1 || write(fd, data, len) != (ssize_t)len)
+		diag("cannot write %s", path);
+	if (fd != -1)
+		close(fd);
+}
+
 /* "--opt value" must fail and the message must name the option */
 static void
 bad(const char *opt, const char *value, const char *name)
@@ -169,6 +181,62 @@ test_defaults(void)
 	ok(r.c.redis_url.password == NULL, "default redis: no password");
 	is_str(r.c.listen_host, "127.0.0.1", "no options: listen host kept");
 	is_int(r.c.ring_size, 256, "no options: ring size kept");
+	done(&r);
+}
+
+/* --redis-password-file, read by secret_read_file() */
+static void
+test_password_file(void)
+{
+	static char big[64 * 1024 + 1];
+	struct run r;
+	char path[] = "/tmp/sserelay-test-pwXXXXXX";
+	char line[2001];
+
+	/* no cut at 1 KiB: the whole first line is the password */
+	memset(line, 'p', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	write_file(path, line, sizeof(line));
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "a 2000-byte password: CONFIG_OK (%s)", r.err);
+	is_int(r.c.redis_url.password ? strlen(r.c.redis_url.password) : 0,
+	    2000, "a 2000-byte password: all of it");
+	done(&r);
+	unlink(path);
+
+	strcpy(path, "/tmp/sserelay-test-pwXXXXXX");
+	write_file(path, "", 0);
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "an empty password file: CONFIG_ERROR");
+	ok(has(r.err, "--redis-password-file: ") && has(r.err, path) &&
+	    has(r.err, "empty file"), "an empty password file: \"%s\"",
+	    r.err);
+	done(&r);
+	unlink(path);
+
+	strcpy(path, "/tmp/sserelay-test-pwXXXXXX");
+	write_file(path, "\r\nsecond\n", 9);
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "an empty first line: CONFIG_ERROR");
+	ok(has(r.err, path) && has(r.err, "empty password"),
+	    "an empty first line: \"%s\"", r.err);
+	done(&r);
+	unlink(path);
+
+	strcpy(path, "/tmp/sserelay-test-pwXXXXXX");
+	memset(big, 'x', sizeof(big));
+	write_file(path, big, sizeof(big));
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "a password file over 64 KiB: CONFIG_ERROR");
+	ok(has(r.err, path) && has(r.err, "larger than 64 KiB"),
+	    "a password file over 64 KiB: \"%s\"", r.err);
+	done(&r);
+	unlink(path);
+
+	run(&r, "--redis-password-file", "/nonexistent/pw", (char *)NULL);
+	ok(r.rc == CONFIG_ERROR && has(r.err, "--redis-password-file: "
+	    "/nonexistent/pw: No such file"), "a missing password file: "
+	    "\"%s\"", r.err);
 	done(&r);
 }
 
@@ -246,6 +314,8 @@ test_good(void)
 	    "--redis-password-file: the first line");
 	done(&r);
 	unlink(path);
+
+	test_password_file();
 
 	setenv("SSERELAY_REDIS_PASSWORD", "envpw", 1);
 	run(&r, (char *)NULL);
