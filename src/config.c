@@ -323,8 +323,12 @@ config_seconds_ms(const char *s, unsigned min_ms, unsigned max_ms,
 	v = strtod(s, &end);
 	if (errno != 0 || *end != '\0')
 		return -1;
+	/*
+	 * Rounded to the millisecond, then compared: compared before the
+	 * cut, the 0.5 added to round made the maximum itself too large.
+	 */
 	v = v * 1000.0 + 0.5;
-	if (v < min_ms || v > max_ms)
+	if (v < min_ms || v >= (double)max_ms + 1.0)
 		return -1;
 	*out = (unsigned)v;
 	return 0;

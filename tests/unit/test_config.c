@@ -295,6 +295,21 @@ test_good(void)
 	is_int(r.c.max_uploads, 1, "the last of a repeated option wins");
 	done(&r);
 
+	/* the ends of the range --help gives: 0.1 to 3600 */
+	run(&r, "--heartbeat", "3600", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "--heartbeat 3600: CONFIG_OK (%s)", r.err);
+	is_int(r.c.heartbeat_ms, 3600000, "--heartbeat 3600: 3600000 ms");
+	done(&r);
+	run(&r, "--heartbeat", "0.1", (char *)NULL);
+	is_int(r.c.heartbeat_ms, 100, "--heartbeat 0.1: 100 ms");
+	done(&r);
+	run(&r, "--heartbeat", "3600.001", (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "--heartbeat 3600.001: CONFIG_ERROR");
+	done(&r);
+	run(&r, "--heartbeat", "0.099", (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "--heartbeat 0.099: CONFIG_ERROR");
+	done(&r);
+
 	run(&r, "-r", "redis://:topsecret@h:1", (char *)NULL);
 	is_int(r.rc, CONFIG_OK, "URL with password: CONFIG_OK");
 	is_str(r.c.redis_url.password, "topsecret", "URL password parsed");
