@@ -1,8 +1,10 @@
 /*
- * config.h - every setting, its default, parsing and validation.
+ * config.h - every setting in struct config; reading them from the file,
+ * the command line and the environment, and SIGHUP.  What each setting
+ * is (type, range, default, liveness, help) is its row in options.c.
  *
  * Pure: no I/O besides reading the configuration file and the password
- * file, so the unit tests link it alone.
+ * file, so the unit tests link it alone (with options.c and secret.c).
  *
  * THREADS: main parses, and on SIGHUP writes the settings that can change
  * live (config_reload).  Those are _Atomic, so the broker and the HTTP
@@ -111,7 +113,6 @@ int	config_load_stream(struct config *, FILE *fp, const char *path,
  * such and left alone.  Returns how many settings changed.
  */
 int	config_reload(struct config *run, const struct config *next);
-void	config_usage(FILE *);
 
 /*
  * redis://[user:password@]host[:port][/db] or unix:///path[?db=N].

@@ -5,14 +5,16 @@
 # man/sserelay.8 and in README.md, every one that is also a configuration
 # key has its entry in man/sserelay.conf.5 and its line in
 # examples/sserelay.conf, and `mandoc -T lint` finds nothing in either man
-# page.  Read from the sources, so that a new one cannot go undocumented:
-# every reset reason (src/hub.c hub_reset_names) is in man/sserelay.8 and
-# README.md, every /healthz field and /metrics name (the rows of src/stats.h,
-# the one list both are rendered from) in man/sserelay.8, and the keys SIGHUP changes live (src/config.c
-# config_keys) are exactly those sserelay.conf.5 marks live and
-# sserelay.8 lists under SIGHUP.  TAP output.  Needs SSERELAY (the daemon)
-# and TESTS_SRCDIR (the tests/ directory of the source tree), both set by
-# make check.
+# page.  The keys SIGHUP changes live, those --help marks "(reload)", are
+# exactly those sserelay.conf.5 marks live and sserelay.8 lists under
+# SIGHUP.  --help is generated from the option table (src/options.c), so
+# that table is what is checked here.  Read from the sources, so that a
+# new one cannot go undocumented: every reset reason (src/hub.c
+# hub_reset_names) is in man/sserelay.8 and README.md, every /healthz
+# field and /metrics name (the rows of src/stats.h, the one list both are
+# rendered from) in man/sserelay.8.  TAP output.  Needs SSERELAY (the
+# daemon) and TESTS_SRCDIR (the tests/ directory of the source tree), both
+# set by make check.
 set -u
 
 srcdir=${TESTS_SRCDIR:-$(cd "$(dirname "$0")" && pwd)}
@@ -22,7 +24,6 @@ readme=$srcdir/../README.md
 example_conf=$srcdir/../examples/sserelay.conf
 hub_c=$srcdir/../src/hub.c
 stats_h=$srcdir/../src/stats.h
-config_c=$srcdir/../src/config.c
 relay=${SSERELAY:-}
 
 n=0
@@ -38,16 +39,56 @@ else
 	help=
 fi
 
-# "--name" tokens of the option column and of the text, once each.
-mapfile -t opts < <(grep -oE -- '--[a-z][a-z0-9-]*[a-z0-9]' <<<"$help" | sort -u)
+# The rows of --help: "NAME LIVE" for each option line ("  -x, --name ..."
+# or "      --name ..."), LIVE 1 when its text, which goes on in lines
+# indented by 31 blanks, ends with "(reload)".
+mapfile -t rows < <(awk '
+	function flush() {
+		if (name != "")
+			print name, (text ~ /\(reload\)$/ ? 1 : 0)
+		name = ""
+	}
+	/^  -[A-Za-z], --[a-z]/ || /^      --[a-z]/ {
+		flush()
+		match($0, /--[a-z][a-z0-9-]*/)
+		name = substr($0, RSTART + 2, RLENGTH - 2)
+		text = $0
+		sub(/ +$/, "", text)
+		next
+	}
+	name != "" && substr($0, 1, 31) ~ /^ +$/ && substr($0, 32, 1) ~ /[^ ]/ {
+		text = text " " $0
+		sub(/ +$/, "", text)
+		next
+	}
+	{ flush() }
+	END { flush() }' <<<"$help")
+opts=() keyrows=()
+for row in "${rows[@]}"; do
+	name=${row% *}
+	opts+=("--$name")
+	# every option but these four is also a key of the file
+	case $name in config | check-config | version | help) ;; *) keyrows+=("$row") ;; esac
+done
 if ((${#opts[@]} >= 10)); then
 	ok "--help lists ${#opts[@]} long options"
 else
 	not_ok "--help lists long options (found ${#opts[@]})"
 	printf '%s\n' "$help" | diag
 fi
+nlive=$(printf '%s\n' "${keyrows[@]}" | grep -c ' 1$')
+if ((nlive >= 1 && nlive < ${#keyrows[@]})); then
+	ok "--help marks $nlive of ${#keyrows[@]} settings (reload)"
+else
+	not_ok "--help marks some settings (reload) (found $nlive of ${#keyrows[@]})"
+fi
+if grep -q '^(reload) ' <<<"$help"; then
+	ok "--help says what (reload) means"
+else
+	not_ok "--help says what (reload) means"
+fi
 
-for f in "$man" "$conf" "$readme" "$example_conf" "$hub_c" "$stats_h" "$config_c"; do
+for f in "$man" "$conf" "$readme" "$example_conf" "$hub_c" "$stats_h"; do
 	if [[ -r $f ]]; then ok "${f##*/} is readable"; else not_ok "${f##*/} is readable ($f)"; fi
 done
 
@@ -134,16 +175,6 @@ for m in "${names[@]}" sserelay_delivery_seconds; do
 	fi
 done
 
-# Keys SIGHUP applies live: config_keys' last column in src/config.c.
-mapfile -t keyrows < <(awk '/config_keys\[\] *= *\{/ { on = 1 }
-	on { print } on && /^\};/ { exit }' "$config_c" 2>/dev/null |
-	grep -oE '\{ *"[a-z-]+",[^}]*\}' |
-	sed -E 's/\{ *"([a-z-]+)",.*, *([01]) *\}/\1 \2/')
-if ((${#keyrows[@]} >= 10)); then
-	ok "src/config.c config_keys has ${#keyrows[@]} keys"
-else
-	not_ok "src/config.c config_keys has keys (found ${#keyrows[@]} in $config_c)"
-fi
 # The SIGHUP item of sserelay.8 (up to the next signal): a list item
 # ".It Fl -name" for each live key, a ".Fl -name" for the others.
 sighup=$(awk '/^\.It Dv SIGHUP/ { on = 1; next } on && /^\.It Dv / { exit }
@@ -159,7 +190,7 @@ for row in "${keyrows[@]}"; do
 	if [[ $marked == "$live" ]]; then
 		ok "sserelay.conf.5 marks $key $what"
 	else
-		not_ok "sserelay.conf.5 marks $key $what (src/config.c says live=$live)"
+		not_ok "sserelay.conf.5 marks $key $what (--help says live=$live)"
 	fi
 	if [[ $live == 1 ]]; then
 		grep -qx -- "$key" <<<"$man_live" && ! grep -qx -- "$key" <<<"$man_restart"
@@ -169,7 +200,7 @@ for row in "${keyrows[@]}"; do
 	if (($? == 0)); then
 		ok "sserelay.8 SIGHUP says $key is $what"
 	else
-		not_ok "sserelay.8 SIGHUP says $key is $what (src/config.c says live=$live)"
+		not_ok "sserelay.8 SIGHUP says $key is $what (--help says live=$live)"
 	fi
 done
 

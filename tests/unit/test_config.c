@@ -1,14 +1,17 @@
 /*
- * test_config.c - defaults, command line and Redis URL parsing (config.h).
- *
- * src/config.h is included by path: a plain "config.h" would find
- * autoconf's config.h in the build directory first.
+ * test_config.c - defaults, command line and Redis URL parsing (config.h),
+ * and the option table (options.h): every row's default as --help shows
+ * it, the bounds of every number row, and the SIGHUP diff of every row,
+ * each taken from the table itself so that a new row is tested too.
  *
  * getopt_long keeps global state, so optind is reset before every call
  * (config_parse_args may do it too; the test does not rely on it).
  * argv strings are owned by the test and freed only after config_free:
  * the config must copy what it keeps.
  */
+#include "autoconf.h"
+
+#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "../../src/config.h"
+#include "../../src/options.h"
 #include "tap.h"
 
 struct run {
@@ -113,6 +117,18 @@ printable(const char *s)
 	return 1;
 }
 
+/* a file holding len bytes of data; the caller unlinks path */
+static void
+write_file(char *path, const void *data, size_t len)
+{
+	int fd = mkstemp(path);
+
+	if (fd == -1 || write(fd, data, len) != (ssize_t)len)
+		diag("cannot write %s", path);
+	if (fd != -1)
+		close(fd);
+}
+
 /* "--opt value" must fail and the message must name the option */
 static void
 bad(const char *opt, const char *value, const char *name)
@@ -172,6 +188,62 @@ test_defaults(void)
 	done(&r);
 }
 
+/* --redis-password-file, read by secret_read_file() */
+static void
+test_password_file(void)
+{
+	static char big[64 * 1024 + 1];
+	struct run r;
+	char path[] = "/tmp/sserelay-test-pwXXXXXX";
+	char line[2001];
+
+	/* no cut at 1 KiB: the whole first line is the password */
+	memset(line, 'p', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	write_file(path, line, sizeof(line));
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "a 2000-byte password: CONFIG_OK (%s)", r.err);
+	is_int(r.c.redis_url.password ? strlen(r.c.redis_url.password) : 0,
+	    2000, "a 2000-byte password: all of it");
+	done(&r);
+	unlink(path);
+
+	strcpy(path, "/tmp/sserelay-test-pwXXXXXX");
+	write_file(path, "", 0);
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "an empty password file: CONFIG_ERROR");
+	ok(has(r.err, "--redis-password-file: ") && has(r.err, path) &&
+	    has(r.err, "empty file"), "an empty password file: \"%s\"",
+	    r.err);
+	done(&r);
+	unlink(path);
+
+	strcpy(path, "/tmp/sserelay-test-pwXXXXXX");
+	write_file(path, "\r\nsecond\n", 9);
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "an empty first line: CONFIG_ERROR");
+	ok(has(r.err, path) && has(r.err, "empty password"),
+	    "an empty first line: \"%s\"", r.err);
+	done(&r);
+	unlink(path);
+
+	strcpy(path, "/tmp/sserelay-test-pwXXXXXX");
+	memset(big, 'x', sizeof(big));
+	write_file(path, big, sizeof(big));
+	run(&r, "--redis-password-file", path, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "a password file over 64 KiB: CONFIG_ERROR");
+	ok(has(r.err, path) && has(r.err, "larger than 64 KiB"),
+	    "a password file over 64 KiB: \"%s\"", r.err);
+	done(&r);
+	unlink(path);
+
+	run(&r, "--redis-password-file", "/nonexistent/pw", (char *)NULL);
+	ok(r.rc == CONFIG_ERROR && has(r.err, "--redis-password-file: "
+	    "/nonexistent/pw: No such file"), "a missing password file: "
+	    "\"%s\"", r.err);
+	done(&r);
+}
+
 static void
 test_good(void)
 {
@@ -227,6 +299,21 @@ test_good(void)
 	is_int(r.c.max_uploads, 1, "the last of a repeated option wins");
 	done(&r);
 
+	/* the ends of the range --help gives: 0.1 to 3600 */
+	run(&r, "--heartbeat", "3600", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "--heartbeat 3600: CONFIG_OK (%s)", r.err);
+	is_int(r.c.heartbeat_ms, 3600000, "--heartbeat 3600: 3600000 ms");
+	done(&r);
+	run(&r, "--heartbeat", "0.1", (char *)NULL);
+	is_int(r.c.heartbeat_ms, 100, "--heartbeat 0.1: 100 ms");
+	done(&r);
+	run(&r, "--heartbeat", "3600.001", (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "--heartbeat 3600.001: CONFIG_ERROR");
+	done(&r);
+	run(&r, "--heartbeat", "0.099", (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "--heartbeat 0.099: CONFIG_ERROR");
+	done(&r);
+
 	run(&r, "-r", "redis://:topsecret@h:1", (char *)NULL);
 	is_int(r.rc, CONFIG_OK, "URL with password: CONFIG_OK");
 	is_str(r.c.redis_url.password, "topsecret", "URL password parsed");
@@ -247,6 +334,8 @@ test_good(void)
 	done(&r);
 	unlink(path);
 
+	test_password_file();
+
 	setenv("SSERELAY_REDIS_PASSWORD", "envpw", 1);
 	run(&r, (char *)NULL);
 	is_int(r.rc, CONFIG_OK, "SSERELAY_REDIS_PASSWORD: CONFIG_OK");
@@ -258,7 +347,8 @@ test_good(void)
 
 	run_capture(&r, "--version", (char *)NULL);
 	is_int(r.rc, CONFIG_EXIT, "--version: CONFIG_EXIT");
-	ok(has(r.out, "sserelay 0.1.0"), "--version prints \"sserelay 0.1.0\"");
+	ok(has(r.out, "sserelay " PACKAGE_VERSION "\n"),
+	    "--version prints \"sserelay " PACKAGE_VERSION "\"");
 	done(&r);
 	run_capture(&r, "-V", (char *)NULL);
 	is_int(r.rc, CONFIG_EXIT, "-V: CONFIG_EXIT");
@@ -271,20 +361,6 @@ test_good(void)
 	run_capture(&r, "-h", (char *)NULL);
 	is_int(r.rc, CONFIG_EXIT, "-h: CONFIG_EXIT");
 	done(&r);
-
-	{
-		FILE *f = tmpfile();
-		char buf[4096];
-		size_t n;
-
-		config_usage(f);
-		rewind(f);
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		buf[n] = '\0';
-		fclose(f);
-		ok(has(buf, "--heartbeat") && has(buf, "--format") &&
-		    has(buf, "--ring-size"), "config_usage lists the options");
-	}
 }
 
 static void
@@ -410,6 +486,448 @@ test_url(void)
 	url_bad("");
 }
 
+/* ---- the option table ------------------------------------------------ */
+
+/*
+ * Row o's entry in the --help text: from its option line to the next
+ * option line, continuation lines joined with one space.  NULL if the
+ * option has no line of its own.  Free the result.
+ */
+static char *
+help_entry(const char *help, const struct options_entry *o)
+{
+	char head[128], *out, *w;
+	const char *p, *line, *nl;
+	size_t n;
+
+	if (o->shortopt)
+		snprintf(head, sizeof(head), "  -%c, --%s", o->shortopt,
+		    o->name);
+	else
+		snprintf(head, sizeof(head), "      --%s", o->name);
+	n = strlen(head);
+	for (p = help; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		if (strncmp(p, head, n) == 0 && (p[n] == ' ' || p[n] == '[' ||
+		    p[n] == '\n'))
+			break;
+	}
+	if (p == NULL || *p == '\0')
+		return NULL;
+	out = w = calloc(1, strlen(p) + 1);
+	for (line = p; line != NULL && *line != '\0'; line = nl ? nl + 1 :
+	    NULL) {
+		nl = strchr(line, '\n');
+		n = nl ? (size_t)(nl - line) : strlen(line);
+		/* the next option, or the blank line before the footer */
+		if (line != p && (n == 0 || strncmp(line, "  -", 3) == 0 ||
+		    strncmp(line, "      --", 8) == 0))
+			break;
+		while (line != p && n > 0 && *line == ' ')
+			line++, n--;
+		if (w != out)
+			*w++ = ' ';
+		memcpy(w, line, n);
+		w += n;
+	}
+	*w = '\0';
+	return out;
+}
+
+/* the text of the last "[...]" of s, in buf; 0 if there is none */
+static int
+last_bracket(const char *s, char *buf, size_t len)
+{
+	const char *open = strrchr(s, '['), *close;
+
+	if (open == NULL || (close = strchr(open, ']')) == NULL ||
+	    (size_t)(close - open) > len)
+		return 0;
+	snprintf(buf, len, "%.*s", (int)(close - open - 1), open + 1);
+	return 1;
+}
+
+static int
+ends_with(const char *s, const char *end)
+{
+	size_t n = strlen(s), m = strlen(end);
+
+	return n >= m && strcmp(s + n - m, end) == 0;
+}
+
+/* the invariants that options.c relies on without checking each time */
+static void
+test_table(void)
+{
+	const struct options_entry *t, *o, *q;
+	size_t n, i, j;
+	int good;
+
+	t = options_table(&n);
+	ok(n >= 40, "the table has %zu rows", n);
+	for (i = 0; i < n; i++) {
+		o = &t[i];
+		good = o->name != NULL && o->help != NULL && *o->help != '\0';
+		for (j = 0; j < i; j++) {
+			q = &t[j];
+			if (strcmp(q->name, o->name) == 0 ||
+			    (o->shortopt && q->shortopt == o->shortopt))
+				good = 0;
+		}
+		ok(good, "%s: a name, a help text, no other row with its name "
+		    "or short option", o->name);
+		ok(options_find(o->name) == o, "options_find(\"%s\")",
+		    o->name);
+		if (options_is_number(o))
+			ok(o->min <= o->max, "%s: min %lld <= max %lld", o->name,
+			    o->min, o->max);
+		if (o->flags & OPTIONS_LIVE)
+			ok((options_is_number(o) && o->type != OPTIONS_SIZE &&
+			    o->atomic) || o->type == OPTIONS_CHOICE ||
+			    o->type == OPTIONS_FLAG, "%s: live, so an _Atomic "
+			    "number or a choice", o->name);
+	}
+	ok(options_find("no-such-option") == NULL, "options_find: unknown");
+}
+
+/*
+ * Every row's default round-trips through --help: --help shows it in
+ * brackets, and that text read back by the row's parser gives what
+ * config_init() set.  A row without a default shows what stands in for
+ * it ([number of cores], [off]) or nothing, and its field starts unset.
+ */
+static void
+test_defaults_help(void)
+{
+	const struct options_entry *t, *o;
+	struct config init, back;
+	struct run r;
+	char shown[256], err[CONFIG_ERRLEN], *entry, *colon;
+	size_t n, i;
+	int have, roundtrips = 0, defaults = 0;
+
+	run_capture(&r, "--help", (char *)NULL);
+	is_int(r.rc, CONFIG_EXIT, "--help: CONFIG_EXIT");
+	config_init(&init);
+	t = options_table(&n);
+	for (i = 0; i < n; i++) {
+		o = &t[i];
+		if ((entry = help_entry(r.out, o)) == NULL) {
+			ok(0, "--%s has its line in --help", o->name);
+			continue;
+		}
+		ok(ends_with(entry, " (reload)") == !!(o->flags & OPTIONS_LIVE),
+		    "--%s: --help %s it (reload)", o->name,
+		    (o->flags & OPTIONS_LIVE) ? "marks" : "does not mark");
+		have = last_bracket(entry, shown, sizeof(shown));
+		if (o->def == NULL && o->shown == NULL) {
+			/* "[IPV6]" and the like are in the text, not last */
+			ok(!have || !ends_with(entry, "]"), "--%s: no default "
+			    "shown: %s", o->name, entry);
+		} else
+			is_str(have ? shown : NULL, o->shown ? o->shown :
+			    o->def, "--%s: --help shows its default", o->name);
+		if (o->type == OPTIONS_COMMAND) {
+			free(entry);
+			continue;
+		}
+		if (o->def == NULL) {
+			/* unset, or set by config_init() (threads) */
+			if (o->type == OPTIONS_STRING || o->type ==
+			    OPTIONS_LIST || o->type == OPTIONS_HOSTPORT)
+				ok(*(char **)((char *)&init + o->offset) ==
+				    NULL, "--%s: unset by default", o->name);
+			free(entry);
+			continue;
+		}
+		/* "[0: from the open-file limit]" is the value 0 */
+		if (have && isdigit((unsigned char)shown[0]) &&
+		    (colon = strstr(shown, ": ")) != NULL)
+			*colon = '\0';
+		/* this row alone, on zeros: a parser that did nothing fails */
+		memset(&back, 0, sizeof(back));
+		if (have)
+			is_int(options_set(o, &back, shown, err, sizeof(err)),
+			    0, "--%s %s: the shown default parses (%s)",
+			    o->name, shown, err);
+		ok(!options_differs(o, &init, &back), "--%s: '%s' from "
+		    "--help is config_init's default", o->name, shown);
+		roundtrips++;
+		config_free(&back);
+		free(entry);
+	}
+	for (i = 0; i < n; i++)
+		defaults += t[i].def != NULL && t[i].type != OPTIONS_COMMAND;
+	ok(roundtrips == defaults && defaults >= 25, "%d of %d defaults "
+	    "round-trip through --help", roundtrips, defaults);
+	config_free(&init);
+	done(&r);
+}
+
+/*
+ * Every number row takes its min and max and refuses min-1 and max+1,
+ * written as its parser reads them ("0.1" seconds, "64G"), with an error
+ * "--name: expected ... LO to HI ..., got 'VALUE'" from the command line.
+ */
+static void
+test_bounds(void)
+{
+	const struct options_entry *t, *o;
+	struct run r;
+	char v[64], lo[64], hi[64], want[160], got[80];
+	size_t n, i;
+	long long edge[4];
+	int k, numbers = 0;
+
+	t = options_table(&n);
+	for (i = 0; i < n; i++) {
+		o = &t[i];
+		if (!options_is_number(o))
+			continue;
+		numbers++;
+		options_number_text(o, o->min, lo, sizeof(lo));
+		options_number_text(o, o->max, hi, sizeof(hi));
+		edge[0] = o->min;
+		edge[1] = o->max;
+		edge[2] = o->min - 1;
+		edge[3] = o->max + 1;
+		for (k = 0; k < 4; k++) {
+			options_number_text(o, edge[k], v, sizeof(v));
+			snprintf(want, sizeof(want), "--%s", o->name);
+			run(&r, want, v, (char *)NULL);
+			if (k < 2) {
+				is_int(r.rc, CONFIG_OK, "--%s %s (%s): accepted "
+				    "(%s)", o->name, v, k ? "max" : "min",
+				    r.err);
+				is_int(options_number_get(o, &r.c), edge[k],
+				    "--%s %s: kept as %lld", o->name, v,
+				    edge[k]);
+			} else {
+				is_int(r.rc, CONFIG_ERROR, "--%s %s (%s): "
+				    "refused", o->name, v, k == 2 ? "min-1" :
+				    "max+1");
+				snprintf(want, sizeof(want), "--%s: expected ",
+				    o->name);
+				snprintf(got, sizeof(got), " to %s", hi);
+				ok(strncmp(r.err, want, strlen(want)) == 0 &&
+				    has(r.err, lo) && has(r.err, got) &&
+				    has(r.err, "got '") && has(r.err, v),
+				    "--%s %s: \"%s\"", o->name, v, r.err);
+			}
+			done(&r);
+		}
+	}
+	ok(numbers >= 15, "%d number rows", numbers);
+
+	/* the shapes, as users see them */
+	run(&r, "--ring-size", "x", (char *)NULL);
+	is_str(r.err, "--ring-size: expected 2 to 1048576, got 'x'",
+	    "--ring-size x: the message");
+	done(&r);
+	run(&r, "--heartbeat", "0.05", (char *)NULL);
+	is_str(r.err, "--heartbeat: expected seconds from 0.1 to 3600, got "
+	    "'0.05'", "--heartbeat 0.05: the message");
+	done(&r);
+	run(&r, "--history-memory", "1k", (char *)NULL);
+	is_str(r.err, "--history-memory: expected bytes from 1M to 64G "
+	    "(suffix k, M or G allowed), got '1k'",
+	    "--history-memory 1k: the message");
+	done(&r);
+	run(&r, "--redis-timeout", "99", (char *)NULL);
+	is_str(r.err, "--redis-timeout: expected milliseconds from 100 to "
+	    "600000, got '99'", "--redis-timeout 99: the message");
+	done(&r);
+	run(&r, "--listen", "nowhere", (char *)NULL);
+	is_str(r.err, "--listen: expected HOST:PORT, [IPV6]:PORT or *:PORT, "
+	    "got 'nowhere'", "--listen nowhere: the message, said once");
+	done(&r);
+	run(&r, "--log-level", "loud", (char *)NULL);
+	is_str(r.err, "--log-level: expected error, warn, info or debug, got "
+	    "'loud'", "--log-level loud: the message");
+	done(&r);
+	run(&r, "--log-level", "warning", (char *)NULL);
+	is_int(r.c.log_level, LOG_LEVEL_WARN, "--log-level warning is warn");
+	done(&r);
+}
+
+/* what fn wrote to stderr (the log), in a malloc'd string */
+static char *
+capture_stderr(int (*fn)(struct config *, const struct config *),
+    struct config *run, const struct config *next, int *rc)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	long n;
+	char *out;
+
+	dup2(fileno(tmp), STDERR_FILENO);
+	*rc = fn(run, next);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = lseek(fileno(tmp), 0, SEEK_END);
+	out = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
+	if (n > 0 && pread(fileno(tmp), out, (size_t)n, 0) != n)
+		out[0] = '\0';
+	fclose(tmp);
+	return out;
+}
+
+/* a value for o other than its default in c; 0 if the test has none */
+static int
+other_value(const struct options_entry *o, const struct config *c,
+    char *buf, size_t len)
+{
+	long long v;
+	int i;
+
+	switch (o->type) {
+	case OPTIONS_COMMAND:
+		return 0;
+	case OPTIONS_FLAG:
+		snprintf(buf, len, "%s", *(const int *)((const char *)c +
+		    o->offset) ? "no" : "yes");
+		return 1;
+	case OPTIONS_CHOICE:
+		i = *(const int *)((const char *)c + o->offset);
+		snprintf(buf, len, "%s", o->choices[i + 1] != NULL ?
+		    o->choices[i + 1] : o->choices[0]);
+		return 1;
+	case OPTIONS_STRING:
+		if (o->choices != NULL)
+			snprintf(buf, len, "%s", strcmp(o->choices[0],
+			    *(char *const *)((const char *)c + o->offset)) ?
+			    o->choices[0] : o->choices[1]);
+		else
+			snprintf(buf, len, "other-%s", o->name);
+		return 1;
+	case OPTIONS_LIST:
+		snprintf(buf, len, "a,b");
+		return 1;
+	case OPTIONS_HOSTPORT:
+		snprintf(buf, len, "127.0.0.2:1");
+		return 1;
+	case OPTIONS_REDIS_URL:
+		snprintf(buf, len, "redis://192.0.2.1:1/3");
+		return 1;
+	default:
+		v = options_number_get(o, c);
+		options_number_text(o, v == o->max ? o->min : o->max, buf,
+		    len);
+		return 1;
+	}
+}
+
+/*
+ * The SIGHUP diff, row by row: a changed live setting is applied,
+ * counted and logged "reload: 'NAME' changed"; a changed restart-only one
+ * is logged as needing a restart and left alone; nothing else is said.
+ */
+static void
+test_reload(void)
+{
+	const struct options_entry *t, *o;
+	struct config run, next;
+	char v[256], err[CONFIG_ERRLEN], want[160], *log;
+	size_t n, i;
+	int rc, live = 0, restart = 0, fails;
+
+	t = options_table(&n);
+	for (i = 0; i < n; i++) {
+		o = &t[i];
+		config_init(&run);
+		config_init(&next);
+		fails = tap_fails;
+		if (!other_value(o, &run, v, sizeof(v))) {
+			config_free(&run);
+			config_free(&next);
+			continue;
+		}
+		is_int(options_set(o, &next, v, err, sizeof(err)), 0,
+		    "--%s %s (%s)", o->name, v, err);
+		log = capture_stderr(config_reload, &run, &next, &rc);
+		if (o->flags & OPTIONS_NODIFF) {
+			is_int(rc, 0, "%s changed: not compared itself",
+			    o->name);
+			ok(strstr(log, "reload:") == NULL, "%s: nothing "
+			    "logged", o->name);
+		} else if (o->flags & OPTIONS_LIVE) {
+			live++;
+			is_int(rc, 1, "live %s changed: counted", o->name);
+			ok(!options_differs(o, &run, &next), "live %s: %s "
+			    "applied", o->name, v);
+			snprintf(want, sizeof(want), " info reload: '%s' "
+			    "changed\n", o->name);
+			ok(ends_with(log, want) && strchr(log, '\n') ==
+			    log + strlen(log) - 1, "live %s: one line "
+			    "\"reload: '%s' changed\"", o->name, o->name);
+		} else {
+			restart++;
+			is_int(rc, 0, "restart-only %s changed: not counted",
+			    o->name);
+			ok(options_differs(o, &run, &next), "restart-only %s: "
+			    "not applied", o->name);
+			snprintf(want, sizeof(want), " warn reload: '%s' "
+			    "changed; it takes effect only after a restart\n",
+			    o->name);
+			ok(ends_with(log, want) && strchr(log, '\n') ==
+			    log + strlen(log) - 1, "restart-only %s: one line "
+			    "\"%.*s\"", o->name, (int)strlen(want) - 2,
+			    want + 1);
+		}
+		if (tap_fails > fails)
+			tap_dump("log", log, strlen(log));
+		free(log);
+		config_free(&run);
+		config_free(&next);
+	}
+	ok(live >= 10 && restart >= 25, "%d live and %d restart-only rows "
+	    "reloaded", live, restart);
+
+	/* several at once: each line, in table order; only live ones count */
+	config_init(&run);
+	config_init(&next);
+	options_set(options_find("ring-size"), &next, "8", err, sizeof(err));
+	options_set(options_find("threads"), &next, "3", err, sizeof(err));
+	options_set(options_find("retry"), &next, "10", err, sizeof(err));
+	log = capture_stderr(config_reload, &run, &next, &rc);
+	is_int(rc, 2, "ring-size, threads and retry changed: 2 applied");
+	is_int(run.ring_size, 8, "ring-size applied");
+	is_int(run.retry_ms, 10, "retry applied");
+	ok(run.threads != 3, "threads left alone");
+	ok(strstr(log, "'threads' changed; it takes effect only after a "
+	    "restart") < strstr(log, "'retry' changed\n") &&
+	    strstr(log, "'retry' changed\n") < strstr(log, "'ring-size' "
+	    "changed\n") && strstr(log, "'threads' changed;") != NULL,
+	    "three lines, in table order");
+	free(log);
+	config_free(&next);
+	config_free(&run);
+
+	/* the password is compared as part of redis */
+	config_init(&run);
+	config_init(&next);
+	next.redis_url.password = strdup("changed");
+	log = capture_stderr(config_reload, &run, &next, &rc);
+	ok(rc == 0 && has(log, "reload: 'redis' changed; it takes effect "
+	    "only after a restart"), "a new password: 'redis' changed, "
+	    "restart");
+	free(log);
+	config_free(&next);
+
+	/* the new log level decides what the reload logs */
+	config_init(&next);
+	options_set(options_find("log-level"), &next, "warn", err,
+	    sizeof(err));
+	options_set(options_find("retry"), &next, "20", err, sizeof(err));
+	log = capture_stderr(config_reload, &run, &next, &rc);
+	ok(rc == 2 && *log == '\0', "at log-level warn nothing is said of "
+	    "live changes (%d)", rc);
+	free(log);
+	config_free(&next);
+	config_free(&run);
+	log_set_level(LOG_LEVEL_INFO);
+}
+
 int
 main(void)
 {
@@ -417,5 +935,9 @@ main(void)
 	test_good();
 	test_bad();
 	test_url();
+	test_table();
+	test_defaults_help();
+	test_bounds();
+	test_reload();
 	return done_testing();
 }
