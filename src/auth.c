@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "secret.h"
 
 #define AUTH_KEY_MAX	(64 * 1024)
 
@@ -70,28 +71,13 @@ auth_name(enum auth_result r)
 static int
 auth_read_key(struct auth *a, const char *path, char *err, size_t errlen)
 {
-	FILE	*fp;
-	size_t	 n;
+	char	 e[256];
 
-	if ((fp = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "--jwt-key-file: %s: %s", path,
-		    strerror(errno));
+	if ((a->key = (unsigned char *)secret_read_file(path, AUTH_KEY_MAX,
+	    &a->key_len, e, sizeof(e))) == NULL) {
+		snprintf(err, errlen, "--jwt-key-file: %s", e);
 		return -1;
 	}
-	if ((a->key = malloc(AUTH_KEY_MAX + 1)) == NULL) {
-		fclose(fp);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	n = fread(a->key, 1, AUTH_KEY_MAX + 1, fp);
-	fclose(fp);
-	if (n == 0 || n > AUTH_KEY_MAX) {
-		snprintf(err, errlen, "--jwt-key-file: %s: %s", path,
-		    n == 0 ? "empty" : "larger than 64 KiB");
-		return -1;
-	}
-	a->key[n] = '\0';
-	a->key_len = n;
 	return 0;
 }
 
@@ -206,10 +192,7 @@ auth_free(struct auth *a)
 {
 	if (a == NULL)
 		return;
-	if (a->key != NULL) {
-		explicit_bzero(a->key, a->key_len);
-		free(a->key);
-	}
+	secret_free((char *)a->key, a->key_len);
 	free(a);
 }
 

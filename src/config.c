@@ -77,19 +77,6 @@ config_free(struct config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int
-config_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* decode %XX in place; -1 on a bad escape */
 static int
 config_pct_decode(char *s)
@@ -122,7 +109,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 
 	memset(u, 0, sizeof(*u));
 	if (url == NULL || *url == '\0')
-		return config_err(err, errlen, "empty Redis URL");
+		return options_err(err, errlen, "empty Redis URL");
 	if (strncmp(url, "unix://", 7) == 0) {
 		u->is_unix = 1;
 		s = config_strdup(url + 7);
@@ -130,14 +117,14 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 			*q++ = '\0';
 			if (strncmp(q, "db=", 3) != 0 ||
 			    options_number(q + 3, 0, INT_MAX, &n) == -1) {
-				config_err(err, errlen, "bad query in Redis URL "
+				options_err(err, errlen, "bad query in Redis URL "
 				    "(only ?db=N is understood): %s", url);
 				goto bad;
 			}
 			u->db = (int)n;
 		}
 		if (s[0] != '/') {
-			config_err(err, errlen, "Redis unix URL needs an "
+			options_err(err, errlen, "Redis unix URL needs an "
 			    "absolute path (unix:///path): %s", url);
 			goto bad;
 		}
@@ -146,7 +133,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 		return 0;
 	}
 	if (strncmp(url, "redis://", 8) != 0) {
-		config_err(err, errlen, "Redis URL must start with redis:// or "
+		options_err(err, errlen, "Redis URL must start with redis:// or "
 		    "unix://: %s", url);
 		goto bad;
 	}
@@ -163,7 +150,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 			u->password = config_strdup(p);
 		if ((u->user && config_pct_decode(u->user) == -1) ||
 		    config_pct_decode(u->password) == -1) {
-			config_err(err, errlen, "bad %%-escape in Redis URL "
+			options_err(err, errlen, "bad %%-escape in Redis URL "
 			    "credentials");
 			goto bad;
 		}
@@ -177,7 +164,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 		*slash = '\0';
 		if (slash[1] != '\0' &&
 		    options_number(slash + 1, 0, INT_MAX, &n) == -1) {
-			config_err(err, errlen, "bad database number in Redis "
+			options_err(err, errlen, "bad database number in Redis "
 			    "URL: %s", slash + 1);
 			goto bad;
 		}
@@ -186,14 +173,14 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 	u->port = 6379;
 	if (*p == '[') {
 		if ((q = strchr(p, ']')) == NULL) {
-			config_err(err, errlen, "bad IPv6 host in Redis URL");
+			options_err(err, errlen, "bad IPv6 host in Redis URL");
 			goto bad;
 		}
 		*q = '\0';
 		u->host = config_strdup(p + 1);
 		colon = q[1] == ':' ? q + 1 : NULL;
 		if (q[1] != '\0' && colon == NULL) {
-			config_err(err, errlen, "bad host in Redis URL");
+			options_err(err, errlen, "bad host in Redis URL");
 			goto bad;
 		}
 	} else {
@@ -202,14 +189,14 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 		u->host = config_strdup(p);
 	}
 	if (colon != NULL && options_number(colon + 1, 1, 65535, &n) == -1) {
-		config_err(err, errlen, "bad port in Redis URL: %s",
+		options_err(err, errlen, "bad port in Redis URL: %s",
 		    colon + 1);
 		goto bad;
 	}
 	if (colon != NULL)
 		u->port = (int)n;
 	if (*u->host == '\0') {
-		config_err(err, errlen, "missing host in Redis URL");
+		options_err(err, errlen, "missing host in Redis URL");
 		goto bad;
 	}
 	free(s);
@@ -233,11 +220,11 @@ config_read_password_file(struct config *c, const char *path, char *err,
 
 	if ((buf = secret_read_file(path, CONFIG_PASSWORD_FILE_MAX, &len, emsg,
 	    sizeof(emsg))) == NULL)
-		return config_err(err, errlen, "--redis-password-file: %s",
+		return options_err(err, errlen, "--redis-password-file: %s",
 		    emsg);
 	if ((n = strcspn(buf, "\r\n")) == 0) {
 		secret_free(buf, len);
-		return config_err(err, errlen, "--redis-password-file: %s: "
+		return options_err(err, errlen, "--redis-password-file: %s: "
 		    "empty password", path);
 	}
 	buf[n] = '\0';
@@ -315,7 +302,7 @@ config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			config_err(err, errlen, "%s:%u: line longer than %zu "
+			options_err(err, errlen, "%s:%u: line longer than %zu "
 			    "bytes", path, lineno, sizeof(line) - 2);
 			goto done;
 		}
@@ -337,36 +324,36 @@ config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
 		/* -c, -t, -V and -h are no keys */
 		if ((o = options_find(key)) == NULL ||
 		    o->type == OPTIONS_COMMAND) {
-			config_err(err, errlen, "%s:%u: unknown key '%s'", path,
+			options_err(err, errlen, "%s:%u: unknown key '%s'", path,
 			    lineno, key);
 			goto done;
 		}
 		if (seen[o - table]) {
-			config_err(err, errlen, "%s:%u: duplicate key '%s' "
+			options_err(err, errlen, "%s:%u: duplicate key '%s' "
 			    "(first set on line %u)", path, lineno, key,
 			    seen[o - table]);
 			goto done;
 		}
 		seen[o - table] = lineno;
 		if (*v == '\0') {
-			config_err(err, errlen, "%s:%u: %s: missing value",
+			options_err(err, errlen, "%s:%u: %s: missing value",
 			    path, lineno, key);
 			goto done;
 		}
 		if (*v == '"' && config_unquote(v) == -1) {
-			config_err(err, errlen, "%s:%u: %s: unterminated quote "
+			options_err(err, errlen, "%s:%u: %s: unterminated quote "
 			    "or text after the closing quote", path, lineno,
 			    key);
 			goto done;
 		}
 		if (options_set(o, c, v, emsg, sizeof(emsg)) == -1) {
-			config_err(err, errlen, "%s:%u: %s: %s", path, lineno,
+			options_err(err, errlen, "%s:%u: %s: %s", path, lineno,
 			    key, emsg);
 			goto done;
 		}
 	}
 	if (ferror(fp)) {
-		config_err(err, errlen, "%s: %s", path, strerror(errno));
+		options_err(err, errlen, "%s: %s", path, strerror(errno));
 		goto done;
 	}
 	r = 0;
@@ -384,7 +371,7 @@ config_file_load(struct config *c, const char *path, char *err,
 	int	 r;
 
 	if ((fp = fopen(path, "r")) == NULL)
-		return config_err(err, errlen, "%s: %s", path,
+		return options_err(err, errlen, "%s: %s", path,
 		    strerror(errno));
 	r = config_load_stream(c, fp, path, err, errlen);
 	fclose(fp);
@@ -462,7 +449,7 @@ config_getopt_entry(int ch)
 }
 
 #define BAD(...)	do {						\
-	config_err(err, errlen, __VA_ARGS__);				\
+	options_err(err, errlen, __VA_ARGS__);				\
 	return CONFIG_ERROR;						\
 } while (0)
 

@@ -43,6 +43,7 @@
 #include "hub.h"
 #include "log.h"
 #include "quota.h"
+#include "secret.h"
 #include "stats.h"
 #include "util.h"
 
@@ -234,26 +235,18 @@ http_address(const char *opt, const char *host0, int portn,
 static char *
 http_read_pem(const char *opt, const char *path, char *err, size_t errlen)
 {
-	FILE	*fp;
+	char	 e[256];
 	char	*buf;
 	size_t	 n;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s: %s", opt, path, strerror(errno));
+	if ((buf = secret_read_file(path, 1024 * 1024, &n, e, sizeof(e))) ==
+	    NULL) {
+		snprintf(err, errlen, "%s: %s", opt, e);
 		return NULL;
 	}
-	if ((buf = malloc(1024 * 1024 + 1)) == NULL) {
-		fclose(fp);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	n = fread(buf, 1, 1024 * 1024, fp);
-	fclose(fp);
-	buf[n] = '\0';
 	if (strstr(buf, "-----BEGIN ") == NULL) {
 		snprintf(err, errlen, "%s: %s: no PEM data in it", opt, path);
-		explicit_bzero(buf, n);
-		free(buf);
+		secret_free(buf, n);
 		return NULL;
 	}
 	return buf;
@@ -262,10 +255,21 @@ http_read_pem(const char *opt, const char *path, char *err, size_t errlen)
 static void
 http_free_secret(char *s)
 {
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	if (s != NULL)
+		secret_free(s, strlen(s));
+}
+
+/* what http_start made, the daemons stopped or never started */
+static void
+http_free(struct http *h)
+{
+	frame_unref(h->hello);
+	auth_free(h->auth);
+	quota_free(h->quota);
+	http_free_secret(h->tls_cert);
+	http_free_secret(h->tls_key);
+	pthread_mutex_destroy(&h->hello_lock);
+	free(h);
 }
 
 int
@@ -404,13 +408,7 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 	    h->auth != NULL ? ", JWT required" : "");
 	return h;
 bad:
-	frame_unref(h->hello);
-	auth_free(h->auth);
-	quota_free(h->quota);
-	http_free_secret(h->tls_cert);
-	http_free_secret(h->tls_key);
-	pthread_mutex_destroy(&h->hello_lock);
-	free(h);
+	http_free(h);
 	return NULL;
 }
 
@@ -444,11 +442,5 @@ http_stop(struct http *h, unsigned timeout_ms)
 	MHD_stop_daemon(h->d);
 	if (h->metrics_d != NULL)
 		MHD_stop_daemon(h->metrics_d);
-	frame_unref(h->hello);
-	auth_free(h->auth);
-	quota_free(h->quota);
-	http_free_secret(h->tls_cert);
-	http_free_secret(h->tls_key);
-	pthread_mutex_destroy(&h->hello_lock);
-	free(h);
+	http_free(h);
 }

@@ -255,11 +255,7 @@ options_find(const char *name)
 	return NULL;
 }
 
-static int
-options_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
+int
 options_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list	 ap;
