@@ -50,6 +50,7 @@ config_init(struct config *c)
 	/* the one default the table cannot write down */
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->threads = n > 0 ? (unsigned)n : 1;
+	c->subscribe_linger_s = UINT_MAX;	/* the history TTL */
 	config_redis_display(c);
 }
 
@@ -537,6 +538,8 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 		BAD("--auth jwt needs --jwt-key-file");
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL))
 		BAD("--tls-cert and --tls-key go together");
+	if (c->subscribe_linger_s == UINT_MAX)
+		c->subscribe_linger_s = c->history_ttl_s;
 	if (c->password_file != NULL) {
 		if (config_read_password_file(c, c->password_file, err,
 		    errlen) == -1)

@@ -80,6 +80,8 @@ struct config {
 	char		*metrics_listen;	/* HOST:PORT; NULL: main listener */
 	char		*metrics_host;		/* metrics_listen, parsed */
 	int		 metrics_port;
+	int		 subscribe_exact;	/* --subscribe exact */
+	unsigned	 subscribe_linger_s;	/* UINT_MAX: the history TTL */
 	unsigned	 history_size;		/* per channel; 0: none */
 	unsigned	 history_ttl_s;
 	size_t		 history_bytes;		/* all channels together */

@@ -13,6 +13,13 @@
  * dropped_upto, which then applies to every channel: conservative (a
  * resume older than it gets a reset even on a channel that lost nothing),
  * never wrong.  A Redis outage is the same bound for every channel.
+ *
+ * With exact subscriptions a record is there exactly while its channel is
+ * subscribed, empty or not, and remembers since when (subscribed_upto):
+ * no record, or a resume from before the subscription, and the client may
+ * have missed messages we never received.  Records then never fold into
+ * dropped_upto, which would reset resumes on every channel each time one
+ * channel is let go.
  */
 #include "autoconf.h"
 
@@ -28,6 +35,7 @@ struct history_chan {
 	STAILQ_HEAD(, history_entry) entries;		/* oldest first */
 	size_t			 count;
 	uint64_t		 evicted_upto;
+	uint64_t		 subscribed_upto;	/* exact: see above */
 };
 
 struct history_entry {
@@ -47,9 +55,10 @@ history_cost(const struct history_entry *e)
 
 int
 history_init(struct history *h, size_t per_channel, unsigned ttl_s,
-    size_t max_bytes)
+    size_t max_bytes, int exact)
 {
 	memset(h, 0, sizeof(*h));
+	h->exact = exact;
 	TAILQ_INIT(&h->all);
 	h->per_channel = per_channel;
 	h->ttl_ms = (uint64_t)ttl_s * 1000;
@@ -61,6 +70,34 @@ static uint64_t
 history_max(uint64_t a, uint64_t b)
 {
 	return a > b ? a : b;
+}
+
+static void
+history_chan_free(struct history *h, struct history_chan *c)
+{
+	table_remove(&h->chans, c->entry);
+	free(c);
+	h->stats.channels--;
+}
+
+static struct history_chan *
+history_chan_get(struct history *h, const char *name, size_t len)
+{
+	struct table_entry	*te;
+	struct history_chan	*c;
+
+	if ((te = table_find(&h->chans, name, len)) != NULL)
+		return te->value;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->entry = table_insert(&h->chans, name, len)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->entry->value = c;
+	STAILQ_INIT(&c->entries);
+	h->stats.channels++;
+	return c;
 }
 
 /* e is its channel's oldest entry and the oldest of all, or the oldest
@@ -82,20 +119,25 @@ history_evict(struct history *h, struct history_entry *e)
 	frame_unref(e->frame);
 	free(e);
 
-	if (c->count == 0) {
+	if (c->count == 0 && !h->exact) {
 		h->dropped_upto = history_max(h->dropped_upto,
 		    c->evicted_upto);
-		table_remove(&h->chans, c->entry);
-		free(c);
-		h->stats.channels--;
+		history_chan_free(h, c);
 	}
 }
 
 void
 history_free(struct history *h)
 {
+	struct table_entry	*te;
+	size_t			 i;
+
 	while (!TAILQ_EMPTY(&h->all))
 		history_evict(h, TAILQ_FIRST(&h->all));
+	/* exact mode keeps empty records */
+	for (i = 0; i < h->chans.nbuckets; i++)
+		while ((te = h->chans.bucket[i]) != NULL)
+			history_chan_free(h, te->value);
 	table_free(&h->chans);
 }
 
@@ -111,25 +153,15 @@ history_add(struct history *h, const char *name, size_t len, uint64_t seq,
 		h->dropped_upto = seq;
 		return 0;
 	}
-	if ((te = table_find(&h->chans, name, len)) != NULL)
+	if (h->exact) {
+		if ((te = table_find(&h->chans, name, len)) == NULL)
+			return 0;	/* not subscribed: nothing to keep */
 		c = te->value;
-	else {
-		if ((c = calloc(1, sizeof(*c))) == NULL)
-			goto nomem;
-		if ((c->entry = table_insert(&h->chans, name, len)) == NULL) {
-			free(c);
-			goto nomem;
-		}
-		c->entry->value = c;
-		STAILQ_INIT(&c->entries);
-		h->stats.channels++;
-	}
+	} else if ((c = history_chan_get(h, name, len)) == NULL)
+		goto nomem;
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		if (c->count == 0) {
-			table_remove(&h->chans, c->entry);
-			free(c);
-			h->stats.channels--;
-		}
+		if (c->count == 0 && !h->exact)
+			history_chan_free(h, c);
 		goto nomem;
 	}
 	e->chan = c;
@@ -213,8 +245,13 @@ history_replay(struct history *h, const char **chans, const size_t *lens,
 	for (i = 0; i < n; i++) {
 		te = table_find(&h->chans, chans[i], lens[i]);
 		c[i] = te != NULL ? te->value : NULL;
-		if (c[i] == NULL)
+		if (c[i] == NULL) {
+			if (h->exact)
+				return HISTORY_NOT_SUBSCRIBED;
 			continue;
+		}
+		if (h->exact && after <= c[i]->subscribed_upto)
+			return HISTORY_NOT_SUBSCRIBED;
 		if (c[i]->evicted_upto > after)
 			return HISTORY_TOO_OLD;
 		total += c[i]->count;
@@ -243,4 +280,46 @@ history_replay(struct history *h, const char **chans, const size_t *lens,
 	*out = frames;
 	*nout = k;
 	return HISTORY_COMPLETE;
+}
+
+int
+history_subscribed(struct history *h, const char *name, size_t len,
+    uint64_t seq)
+{
+	struct history_chan	*c;
+
+	if ((c = history_chan_get(h, name, len)) == NULL)
+		return -1;
+	c->subscribed_upto = seq;
+	return 0;
+}
+
+void
+history_unsubscribed(struct history *h, const char *name, size_t len)
+{
+	struct table_entry	*te;
+	struct history_chan	*c;
+
+	if ((te = table_find(&h->chans, name, len)) == NULL)
+		return;
+	c = te->value;
+	while (!STAILQ_EMPTY(&c->entries)) {
+		struct history_entry *e = STAILQ_FIRST(&c->entries);
+
+		/* the record goes with its entries; not an eviction */
+		STAILQ_REMOVE_HEAD(&c->entries, in_chan);
+		c->count--;
+		TAILQ_REMOVE(&h->all, e, global);
+		h->stats.messages--;
+		h->stats.bytes -= history_cost(e);
+		frame_unref(e->frame);
+		free(e);
+	}
+	history_chan_free(h, c);
+}
+
+int
+history_is_subscribed(struct history *h, const char *name, size_t len)
+{
+	return table_find(&h->chans, name, len) != NULL;
 }

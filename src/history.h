@@ -35,6 +35,7 @@ struct history_stats {
 TAILQ_HEAD(history_entries, history_entry);
 
 struct history {
+	int			 exact;		/* records follow subscriptions */
 	struct table		 chans;
 	struct history_entries	 all;		/* by seq, oldest first */
 	size_t			 per_channel;		/* 0: keep nothing */
@@ -51,10 +52,11 @@ enum history_verdict {
 	HISTORY_OUTAGE,		/* Redis was lost after the id */
 	HISTORY_DISABLED,	/* history size 0 */
 	HISTORY_NOMEM,
+	HISTORY_NOT_SUBSCRIBED,	/* a channel was not subscribed after the id */
 };
 
 int	 history_init(struct history *, size_t per_channel, unsigned ttl_s,
-	    size_t max_bytes);
+	    size_t max_bytes, int exact);
 void	 history_free(struct history *);
 /*
  * Keep f (a reference is taken) as message seq of the channel; seqs come
@@ -69,6 +71,18 @@ void	 history_expire(struct history *, uint64_t now_ms);
 void	 history_lost(struct history *, uint64_t seq);
 /* Redis was lost: messages after seq may never have reached us */
 void	 history_outage(struct history *, uint64_t seq);
+/*
+ * Exact subscriptions (history_init's exact): a channel's record lives
+ * from Redis's confirmation of its subscription, with seq the last id
+ * given before it (a resume from that id or older gets
+ * HISTORY_NOT_SUBSCRIBED), to its end, which drops the record and what it
+ * kept.  Messages on a channel without a record are not kept.
+ */
+int	 history_subscribed(struct history *, const char *, size_t,
+	    uint64_t seq);
+void	 history_unsubscribed(struct history *, const char *, size_t);
+/* 1 if the channel's subscription is confirmed (exact mode) */
+int	 history_is_subscribed(struct history *, const char *, size_t);
 /*
  * The frames of every message after seq `after` on the n channels, in
  * seq order, each with a reference for the caller (*out is malloc'd, to

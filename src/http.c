@@ -100,8 +100,9 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = &http_request_marker;
 		return MHD_YES;
 	}
+	/* a stream held until it may open (http_events), now woken */
 	if (*con_cls != &http_request_marker)
-		return MHD_NO;		/* a stream called back again */
+		return http_events_resumed(h, conn, *con_cls);
 	if (*upload_data_size != 0) {
 		/* a body we do not want: skip it, answer at its end */
 		*upload_data_size = 0;

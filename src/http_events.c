@@ -239,6 +239,30 @@ http_events_stream(struct http *h, struct MHD_Connection *conn, size_t n,
 	return s;
 }
 
+/* the stream's response: headers now, the body as the ring fills */
+static enum MHD_Result
+http_events_respond(struct http *h, struct MHD_Connection *conn,
+    struct stream *s)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 r;
+
+	/*
+	 * MHD allocates block_size bytes inside every response, and a
+	 * chunked reader is offered the connection's whole write buffer
+	 * anyway: a small block saves 4 KiB of RSS per idle stream.
+	 */
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64,
+	    http_events_reader, s, NULL);
+	if (resp == NULL)
+		return MHD_NO;		/* MHD closes: completion frees s */
+	s->answered = 1;
+	http_stream_headers(h, conn, resp);
+	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 enum MHD_Result
 http_events(struct http *h, struct MHD_Connection *conn, int head,
     void **con_cls)
@@ -246,7 +270,6 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	const struct config	*cfg = h->cfg;
 	struct query		 q;
 	struct stream		*s;
-	struct MHD_Response	*resp;
 	struct hub_resume	 res;
 	struct quota_hold	 hold;
 	enum quota_limit	 hit;
@@ -291,25 +314,12 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	/* the stream holds the limits' counts from now on, and gives them
 	 * back where it is freed */
 	s->hold = hold;
-	/*
-	 * MHD allocates block_size bytes inside every response, and a
-	 * chunked reader is offered the connection's whole write buffer
-	 * anyway: a small block saves 4 KiB of RSS per idle stream.
-	 */
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64,
-	    http_events_reader, s, NULL);
-	if (resp == NULL) {
-		quota_release(h->quota, &s->hold);
-		stream_free(s);
-		return MHD_NO;
-	}
 	/* browsers resume with the header; first connections use the query */
 	last_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "Last-Event-ID");
 	if (last_id == NULL && q.has_last_event_id)
 		last_id = q.last_event_id;
 	if (hub_add(h->hub, s, chan, lens, n, last_id, &res) == -1) {
-		MHD_destroy_response(resp);
 		quota_release(h->quota, &s->hold);
 		stream_free(s);
 		return http_text(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -323,10 +333,25 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 		    last_id, res.replayed);
 	/* from here on only http_events_completed() frees s */
 	*con_cls = s;
-	http_stream_headers(h, conn, resp);
-	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return r;
+	/*
+	 * Held until Redis confirms its channels: the client must not see
+	 * the stream open before what is published reaches it.  The handler
+	 * is called again when the hub releases it.
+	 */
+	if (res.held && stream_hold(s))
+		return MHD_YES;
+	return http_events_respond(h, conn, s);
+}
+
+enum MHD_Result
+http_events_resumed(struct http *h, struct MHD_Connection *conn,
+    void *con_cls)
+{
+	struct stream	*s = con_cls;
+
+	if (s->answered)
+		return MHD_NO;		/* never twice */
+	return http_events_respond(h, conn, s);
 }
 
 void

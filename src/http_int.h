@@ -55,6 +55,9 @@ enum MHD_Result	 http_options(struct http *, struct MHD_Connection *);
 /* http_events.c: /events */
 enum MHD_Result	 http_events(struct http *, struct MHD_Connection *, int head,
 		    void **con_cls);
+/* the handler called again for a stream http_events held */
+enum MHD_Result	 http_events_resumed(struct http *, struct MHD_Connection *,
+		    void *con_cls);
 /* MHD's completion of a stream (con_cls was set by http_events) */
 void		 http_events_completed(struct http *, void *con_cls);
 /* the frames that depend on live settings: at start and on SIGHUP */

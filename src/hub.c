@@ -74,6 +74,11 @@ struct hub {
 	uint64_t		 unsubscribed_upto; /* ids before the first
 						   subscription */
 	int			 subscribed_once;
+	int			 exact;		/* see hub_channels */
+	int			 redis_up;	/* exact: the broker says */
+	unsigned		 hold_ms;
+	uint64_t		 gen;		/* one per hub_channels call */
+	struct hub_streams	 holding;	/* held, oldest first */
 	struct hub_streams	 streams;	/* every stream */
 	size_t			 nstreams;
 	size_t			 nexpiring;	/* streams with a token expiry */
@@ -103,7 +108,7 @@ hub_new(const struct hub_config *cfg)
 	if (table_init(&h->chans) == -1)
 		goto bad;
 	if (history_init(&h->history, cfg->history_size, cfg->history_ttl_s,
-	    cfg->history_bytes) == -1) {
+	    cfg->history_bytes, cfg->exact) == -1) {
 		table_free(&h->chans);
 		goto bad;
 	}
@@ -114,6 +119,9 @@ hub_new(const struct hub_config *cfg)
 	}
 	h->format = cfg->format;
 	h->mailbox = cfg->mailbox;
+	h->exact = cfg->exact;
+	h->hold_ms = cfg->hold_ms;
+	TAILQ_INIT(&h->holding);
 	TAILQ_INIT(&h->streams);
 	STAILQ_INIT(&h->wakes);
 	h->last_tick_ms = util_now_ms();
@@ -312,6 +320,8 @@ hub_gap_reason(struct hub *h, enum history_verdict v, uint64_t after)
 		return HUB_RESET_HISTORY_DISABLED;
 	case HISTORY_NOMEM:
 		return HUB_RESET_OUT_OF_MEMORY;
+	case HISTORY_NOT_SUBSCRIBED:
+		return HUB_RESET_NOT_SUBSCRIBED;
 	case HISTORY_TOO_OLD:
 	case HISTORY_COMPLETE:
 		break;
@@ -364,6 +374,53 @@ hub_resume(struct hub *h, struct stream *s, const char **channels,
 	return 0;
 }
 
+/*
+ * Exact subscriptions: a new stream waits for the channels not subscribed
+ * yet, while Redis is up; while it is down the stream opens now and is
+ * told later.  Each waiting membership is counted in s->waiting.
+ */
+static void
+hub_hold(struct hub *h, struct stream *s, struct hub_resume *res)
+{
+	struct hub_sub	*sub;
+	size_t		 i;
+
+	for (i = 0; i < s->nsubs; i++) {
+		sub = &s->subs[i];
+		sub->waiting = sub->missed = 0;
+		if (history_is_subscribed(&h->history,
+		    sub->channel->entry->key, sub->channel->entry->len))
+			continue;
+		if (h->redis_up) {
+			sub->waiting = 1;
+			s->waiting++;
+		} else
+			sub->missed = HUB_RESET_NOT_SUBSCRIBED + 1;
+	}
+	if (s->waiting > 0) {
+		s->held = 1;		/* nobody else sees s yet */
+		TAILQ_INSERT_TAIL(&h->holding, s, holding);
+		res->held = 1;
+	}
+}
+
+/* let a held stream open: what its memberships still wait for is missed */
+static void
+hub_release(struct hub *h, struct stream *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->nsubs; i++)
+		if (s->subs[i].waiting) {
+			s->subs[i].waiting = 0;
+			s->subs[i].missed = HUB_RESET_NOT_SUBSCRIBED + 1;
+		}
+	TAILQ_REMOVE(&h->holding, s, holding);
+	s->waiting = 0;
+	if (stream_release(s))
+		hub_queue_wake(h, s);
+}
+
 int
 hub_add(struct hub *h, struct stream *s, const char **channels,
     const size_t *lens, size_t n, const char *last_event_id,
@@ -378,6 +435,7 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 		res = &dummy;
 	res->replayed = 0;
 	res->reset = -1;
+	res->held = 0;
 	if (n > s->maxsubs)
 		return -1;
 	pthread_mutex_lock(&h->lock);
@@ -399,6 +457,8 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 		c->nsubs++;
 	}
 	s->nsubs = n;
+	if (h->exact)
+		hub_hold(h, s, res);
 
 	/* behind the heartbeat cursor: its first ping a full turn away */
 	if (h->cursor != NULL)
@@ -441,6 +501,10 @@ hub_remove(struct hub *h, struct stream *s)
 	h->nstreams--;
 	if (s->expires != 0)
 		h->nexpiring--;
+	if (s->waiting > 0) {
+		TAILQ_REMOVE(&h->holding, s, holding);
+		s->waiting = 0;
+	}
 	s->registered = 0;
 	pthread_mutex_unlock(&h->lock);
 	STATS_SUB(streams_open, 1);
@@ -557,6 +621,95 @@ done:
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* a reset to s for why, at most one per hub_channels call */
+static void
+hub_stream_reset(struct hub *h, struct stream *s, enum hub_reset why,
+    struct frame **cache)
+{
+	if (s->reset_gen == h->gen)
+		return;
+	s->reset_gen = h->gen;
+	if (cache[why] == NULL && (cache[why] = hub_reset_frame(h, why)) ==
+	    NULL) {
+		log_warnx("out of memory: a stream gets no reset after a "
+		    "Redis subscription");
+		return;
+	}
+	hub_push(h, s, cache[why]);
+}
+
+void
+hub_channels(struct hub *h, enum hub_channel_event ev, const char **names,
+    const size_t *lens, size_t n)
+{
+	struct frame		*cache[HUB_NRESETS];
+	struct hub_channel	*c;
+	struct hub_sub		*sub;
+	struct stream		*s;
+	size_t			 i, k;
+	unsigned char		 why;
+
+	memset(cache, 0, sizeof(cache));
+	why = (ev == HUB_CHANNEL_LOST ? HUB_RESET_REDIS_OUTAGE :
+	    HUB_RESET_NOT_SUBSCRIBED) + 1;
+	pthread_mutex_lock(&h->lock);
+	h->gen++;
+	for (i = 0; i < n; i++) {
+		if (ev == HUB_CHANNEL_SUBSCRIBED) {
+			/* every id given so far is from before it */
+			if (history_subscribed(&h->history, names[i], lens[i],
+			    h->seq) == -1)
+				log_warnx("history: out of memory; resumes on "
+				    "%.*s will get a reset", (int)lens[i],
+				    names[i]);
+		} else
+			history_unsubscribed(&h->history, names[i], lens[i]);
+		if ((c = hub_find(h, names[i], lens[i])) == NULL)
+			continue;
+		LIST_FOREACH(sub, &c->subs, entry) {
+			s = sub->stream;
+			if (ev != HUB_CHANNEL_SUBSCRIBED) {
+				if (!sub->waiting && !sub->missed)
+					sub->missed = why;
+				continue;
+			}
+			if (sub->missed) {
+				hub_stream_reset(h, s,
+				    (enum hub_reset)(sub->missed - 1), cache);
+				sub->missed = 0;
+			}
+			if (sub->waiting) {
+				sub->waiting = 0;
+				if (--s->waiting == 0) {
+					TAILQ_REMOVE(&h->holding, s, holding);
+					if (stream_release(s))
+						hub_queue_wake(h, s);
+				}
+			}
+		}
+	}
+	for (k = 0; k < HUB_NRESETS; k++)
+		frame_unref(cache[k]);
+	hub_history_publish(h);
+	hub_wake(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void
+hub_redis_state(struct hub *h, int up)
+{
+	struct stream	*s;
+
+	pthread_mutex_lock(&h->lock);
+	h->redis_up = up;
+	/* no subscription can come now: held streams open, and are told */
+	if (!up)
+		while ((s = TAILQ_FIRST(&h->holding)) != NULL)
+			hub_release(h, s);
+	hub_wake(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* queue the pings that are due to the next share of streams */
 static void
 hub_heartbeat(struct hub *h, uint64_t elapsed_ms, uint64_t interval_ms)
@@ -606,7 +759,16 @@ hub_expire_tokens(struct hub *h, time_t now)
 void
 hub_tick(struct hub *h, uint64_t now_ms, time_t now_s, unsigned heartbeat_ms)
 {
+	struct stream	*s;
+	uint64_t	 now_us = util_now_us();
+
 	pthread_mutex_lock(&h->lock);
+	while ((s = TAILQ_FIRST(&h->holding)) != NULL &&
+	    now_us - s->opened_us >= (uint64_t)h->hold_ms * 1000) {
+		log_debug("a stream waited %u ms for its subscriptions: it "
+		    "opens, and will get a reset", h->hold_ms);
+		hub_release(h, s);
+	}
 	history_expire(&h->history, now_ms);
 	hub_history_publish(h);
 	/* once a second is enough for tokens valid for minutes */
@@ -628,6 +790,8 @@ hub_close_all(struct hub *h, struct frame *(*make_final)(void *), void *arg)
 
 	pthread_mutex_lock(&h->lock);
 	h->closing = 1;
+	while ((s = TAILQ_FIRST(&h->holding)) != NULL)
+		hub_release(h, s);
 	TAILQ_FOREACH(s, &h->streams, all) {
 		f = make_final != NULL ? make_final(arg) : NULL;
 		if (stream_close(s, f))

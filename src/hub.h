@@ -56,6 +56,8 @@ struct hub_config {
 	size_t		 history_bytes;		/* all channels together */
 	enum frame_format format;
 	struct mailbox	*mailbox;	/* channel interest for the broker, or NULL */
+	int		 exact;		/* exact subscriptions: see hub_channels */
+	unsigned	 hold_ms;	/* exact: longest a new stream waits */
 };
 
 /* one message as the broker received it (binary; not NUL-terminated) */
@@ -66,10 +68,18 @@ struct hub_message {
 	size_t		 payload_len;
 };
 
-/* how a stream's Last-Event-ID was answered */
+/* how a stream's Last-Event-ID was answered, and whether it must wait */
 struct hub_resume {
 	size_t		 replayed;	/* events replayed from history */
 	int		 reset;		/* enum hub_reset, or -1: none */
+	int		 held;		/* waits for its subscriptions */
+};
+
+/* what the broker tells the hub about a channel (exact subscriptions) */
+enum hub_channel_event {
+	HUB_CHANNEL_SUBSCRIBED = 0,	/* confirmed: messages flow from now */
+	HUB_CHANNEL_UNSUBSCRIBED,	/* let go of (its linger ended) */
+	HUB_CHANNEL_LOST,		/* its connection went away */
 };
 
 struct hub	*hub_new(const struct hub_config *);
@@ -88,6 +98,12 @@ void		 hub_set_slow_final(struct hub *, struct frame *);
  * saying why that cannot be (res says which).  Done under the hub lock, so
  * the switch to live events has no gap and no overlap.  0, or -1 when
  * shutting down or out of memory (nothing registered).
+ *
+ * With exact subscriptions a stream whose channels are not all subscribed
+ * yet is held (res->held; see stream_hold) until Redis confirms them, so
+ * that nothing published after its client saw the response open can be
+ * missed; at most hold_ms, or until Redis is lost, after which it opens
+ * and gets a reset (not-subscribed) once the subscription is made.
  */
 int		 hub_add(struct hub *, struct stream *, const char **channels,
 		    const size_t *lens, size_t n, const char *last_event_id,
@@ -106,6 +122,17 @@ void		 hub_remove(struct hub *, struct stream *);
 void		 hub_publish(struct hub *, const struct hub_message *,
 		    size_t n, uint64_t recv_us);
 void		 hub_subscribed(struct hub *);
+/*
+ * Exact subscriptions: what happened to n channels.  Subscribed: their
+ * history starts now, held streams on them may open, and a stream on them
+ * that may have missed messages gets its reset.  Unsubscribed or lost:
+ * their history ends; a stream still on them gets a reset (not-subscribed
+ * or redis-outage) when they are subscribed again.
+ */
+void		 hub_channels(struct hub *, enum hub_channel_event,
+		    const char **names, const size_t *lens, size_t n);
+/* exact subscriptions: Redis is reachable (1) or not (0) */
+void		 hub_redis_state(struct hub *, int up);
 
 /*
  * main's tick, about every 100 ms: queue the pings that are due, spread

@@ -110,7 +110,13 @@ main(int argc, char **argv)
 	hc.history_ttl_s = cfg.history_ttl_s;
 	hc.history_bytes = cfg.history_bytes;
 	hc.format = cfg.format;
-	if ((mailbox = mailbox_new()) == NULL || (hub = hub_new(&hc)) == NULL)
+	hc.exact = cfg.subscribe_exact;
+	hc.hold_ms = cfg.redis_timeout_ms;
+	if ((mailbox = mailbox_new()) == NULL)
+		fatalx("out of memory");
+	/* the broker hears of channels only when it subscribes them */
+	hc.mailbox = cfg.subscribe_exact ? mailbox : NULL;
+	if ((hub = hub_new(&hc)) == NULL)
 		fatalx("out of memory");
 	if ((broker = broker_start(&cfg, hub, mailbox, err, sizeof(err))) ==
 	    NULL)

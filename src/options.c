@@ -53,6 +53,7 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 &&
 
 static const char *const options_formats[] = { "json", "raw", NULL };
 static const char *const options_auths[] = { "none", "jwt", NULL };
+static const char *const options_subscribes[] = { "pattern", "exact", NULL };
 static const char *const options_log_levels[] = {
 	"error", "warn", "info", "debug", NULL
 };
@@ -165,6 +166,16 @@ static const struct options_entry options_entries[] = {
 	  .def = "64M", .arg = "BYTES",
 	  .help = "all history together, at most (suffix k, M or G "
 	  "allowed); oldest dropped first" },
+	{ .name = "subscribe", .type = OPTIONS_CHOICE,
+	  OPTIONS_FIELD(subscribe_exact), .choices = options_subscribes,
+	  .def = "pattern",
+	  .help = "pattern: PSUBSCRIBE to every channel of the prefixes; "
+	  "exact: SUBSCRIBE only the channels of this instance's streams" },
+	{ .name = "subscribe-linger", .type = OPTIONS_SEC,
+	  OPTIONS_FIELD(subscribe_linger_s), .min = 0, .max = 86400,
+	  .shown = "the history TTL", .arg = "SECONDS",
+	  .help = "exact: how long a channel stays subscribed after its "
+	  "last stream, so that a client coming back resumes" },
 	{ .name = "auth", .type = OPTIONS_CHOICE, OPTIONS_FIELD(auth_jwt),
 	  .choices = options_auths, .def = "none",
 	  .help = "who may open which stream" },

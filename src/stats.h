@@ -66,6 +66,15 @@ struct sbuf;
 	X(redis_messages, STATS_COUNTER, "redis_messages",		\
 	    "sserelay_redis_messages_total",				\
 	    "Messages received from Redis.")				\
+	X(redis_channels, STATS_GAUGE, "redis_channels",		\
+	    "sserelay_redis_channels",					\
+	    "Channels subscribed exactly now (--subscribe exact).")	\
+	X(redis_subscribes, STATS_COUNTER, "redis_subscribes",		\
+	    "sserelay_redis_subscribe_commands_total",			\
+	    "SUBSCRIBE commands sent, each for one or more channels.")	\
+	X(redis_unsubscribes, STATS_COUNTER, "redis_unsubscribes",	\
+	    "sserelay_redis_unsubscribe_commands_total",		\
+	    "UNSUBSCRIBE commands sent, each for one or more channels.") \
 	X(history_messages, STATS_GAUGE, "history_messages",		\
 	    "sserelay_history_messages", "Messages kept for resume.")	\
 	X(history_bytes, STATS_GAUGE, "history_bytes",			\

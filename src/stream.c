@@ -63,7 +63,8 @@ stream_push(struct stream *s, struct frame *f)
 		log_debug("stream closed: %zu events queued and not read",
 		    s->ring.cap);
 	} else
-		r = s->suspended ? STREAM_PUSH_WAKE : STREAM_PUSH_QUEUED;
+		r = s->suspended && !s->held ? STREAM_PUSH_WAKE :
+		    STREAM_PUSH_QUEUED;
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -98,7 +99,7 @@ stream_close(struct stream *s, struct frame *final)
 	s->closing = 1;
 	if (s->final == NULL && final != NULL)
 		s->final = frame_ref(final);
-	wake = s->suspended;
+	wake = s->suspended && !s->held;
 	pthread_mutex_unlock(&s->lock);
 	return wake;
 }
@@ -107,12 +108,40 @@ void
 stream_wake(struct stream *s)
 {
 	pthread_mutex_lock(&s->lock);
-	if (s->suspended) {
+	/* a held response waits for stream_release, whatever is queued */
+	if (s->suspended && !s->held) {
 		s->suspended = 0;
 		if (s->resume != NULL)
 			s->resume(s);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+int
+stream_hold(struct stream *s)
+{
+	int	 held;
+
+	pthread_mutex_lock(&s->lock);
+	if ((held = s->held) != 0) {
+		s->suspended = 1;
+		if (s->suspend != NULL)
+			s->suspend(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return held;
+}
+
+int
+stream_release(struct stream *s)
+{
+	int	 wake;
+
+	pthread_mutex_lock(&s->lock);
+	s->held = 0;
+	wake = s->suspended;
+	pthread_mutex_unlock(&s->lock);
+	return wake;
 }
 
 ssize_t

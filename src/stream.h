@@ -36,6 +36,8 @@ struct hub_sub {			/* hub: one channel membership */
 	LIST_ENTRY(hub_sub)	 entry;		/* the channel's subscribers */
 	struct stream		*stream;
 	struct hub_channel	*channel;
+	unsigned char		 waiting;	/* for its subscription */
+	unsigned char		 missed;	/* 0, or a reset's reason + 1 */
 };
 
 enum stream_push_result {
@@ -54,6 +56,8 @@ struct stream {
 	int		 suspended;
 	int		 closing;
 	int		 overflowed;
+	int		 held;		/* its response waits (stream_hold) */
+	int		 answered;	/* its response is queued (http) */
 	uint64_t	 opened_us;	/* joined the hub: older frames replay */
 	time_t		 expires;	/* token expiry (unix s); 0: none */
 	struct quota_hold hold;	/* connection limits it counts in */
@@ -64,8 +68,11 @@ struct stream {
 
 	/* hub */
 	TAILQ_ENTRY(stream) all;		/* every stream, heartbeats */
+	TAILQ_ENTRY(stream) holding;		/* held, see stream_hold */
 	STAILQ_ENTRY(stream) wake;		/* pending wake list */
 	int		 wake_queued;
+	size_t		 waiting;		/* subs still waiting */
+	uint64_t	 reset_gen;		/* hub_channels' dedupe */
 	int		 registered;
 	size_t		 nsubs;
 	size_t		 maxsubs;
@@ -93,6 +100,16 @@ int		 stream_replay(struct stream *, struct frame **, size_t n);
 int		 stream_close(struct stream *, struct frame *final);
 /* resume the connection if, and only if, it is suspended */
 void		 stream_wake(struct stream *);
+/*
+ * A response held back until its stream may open (its channels'
+ * subscriptions confirmed; see hub_add).  The HTTP side calls
+ * stream_hold() in the request handler: 1 if the stream is still held,
+ * the connection then suspended (the handler is called again once it is
+ * woken); 0 if it may answer now.  The hub calls stream_release(): 1 if
+ * the connection needs a wake.
+ */
+int		 stream_hold(struct stream *);
+int		 stream_release(struct stream *);
 
 /*
  * Worker side, from the content reader: copy up to max bytes of queued

@@ -45,9 +45,15 @@ def main():
             m = d.wait_log(r"listening on \S+, (\d+) worker threads", 5)
             said = int(m.group(1)) if m else None
             t.eq(said, n, what + ": the log line says %d worker threads" % n)
-            names = threads(d.pid)
-            workers = names.count("MHD-worker") if n > 1 else \
-                sum(1 for x in names if x.startswith("MHD"))
+            def workers():
+                names[:] = threads(d.pid)
+                return names.count("MHD-worker") if n > 1 else \
+                    sum(1 for x in names if x.startswith("MHD"))
+            # a thread names itself once it runs: wait for that
+            names = []
+            harness.wait_for(lambda: workers() == n and
+                             "sserelay-redis" in names, 10)
+            workers = workers()
             t.eq(workers, n, what + ": the process runs %d MHD workers" % n)
             t.eq(names.count("sserelay-redis"), 1,
                  what + ": and one Redis thread")

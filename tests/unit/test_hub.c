@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frame.h"
 #include "hub.h"
@@ -722,6 +723,90 @@ test_subscribed(void)
 	hub_free(h);
 }
 
+/* exact subscriptions: held streams, per-channel resets */
+static void
+test_exact(void)
+{
+	struct hub_config hc;
+	struct hub *h;
+	struct stream *s, *t, *u;
+	struct conn c, ct, cu;
+	struct kit_event ev[8];
+	struct hub_resume res;
+	const char *ch[2] = { "c1", "c2" };
+	size_t lens[2] = { 2, 2 }, n;
+	int slips = 0;
+
+	memset(&stats, 0, sizeof(stats));
+	memset(&hc, 0, sizeof(hc));
+	hc.history_size = 100;
+	hc.history_ttl_s = 300;
+	hc.history_bytes = 1 << 20;
+	hc.format = FRAME_FORMAT_RAW;
+	hc.exact = 1;
+	hc.hold_ms = 1;
+	h = hub_new(&hc);
+	hub_redis_state(h, 1);
+
+	s = kit_stream(8, &c);
+	hub_add(h, s, ch, lens, 2, NULL, &res);
+	is_int(res.held, 1, "channels not subscribed yet: the stream is held");
+	is_int(stream_hold(s), 1, "the handler suspends it");
+	hub_tick(h, util_now_ms(), 0, 0);
+	kit_publish(h, "c1", "early");
+	is_int(c.resumes, 0, "a message does not open a held stream");
+	hub_channels(h, HUB_CHANNEL_SUBSCRIBED, ch, lens, 1);
+	is_int(c.resumes, 0, "one of two channels confirmed: still held");
+	hub_channels(h, HUB_CHANNEL_SUBSCRIBED, ch + 1, lens + 1, 1);
+	is_int(c.resumes, 1, "both confirmed: woken once, to answer");
+	is_int(stream_hold(s), 0, "and no longer held");
+	n = kit_read_events(s, ev, 8, &slips);
+	ok(n == 1 && strcmp(ev[0].data, "early") == 0,
+	    "what was queued while held is delivered");
+
+	/* the connection lost, then the channel subscribed again */
+	hub_channels(h, HUB_CHANNEL_LOST, ch, lens, 2);
+	kit_publish(h, "c1", "lost?");
+	hub_channels(h, HUB_CHANNEL_SUBSCRIBED, ch, lens, 2);
+	n = kit_read_events(s, ev, 8, &slips);
+	ok(n == 2 && strcmp(ev[1].data, "{\"reason\":\"redis-outage\"}") == 0,
+	    "after a loss: one reset, redis-outage, though two channels were "
+	    "lost (%zu events)", n);
+
+	/* opened while Redis is down: not held, told once subscribed */
+	hub_redis_state(h, 0);
+	t = kit_stream(8, &ct);
+	kit_add(h, t, "c3", NULL);
+	is_int(stream_hold(t), 0, "Redis down: the stream opens at once");
+	hub_redis_state(h, 1);
+	{
+		const char *c3 = "c3";
+		size_t l3 = 2;
+
+		hub_channels(h, HUB_CHANNEL_SUBSCRIBED, &c3, &l3, 1);
+	}
+	n = kit_read_events(t, ev, 8, &slips);
+	ok(n == 1 && strcmp(ev[0].data, "{\"reason\":\"not-subscribed\"}") ==
+	    0, "then gets a reset, not-subscribed, once subscribed");
+
+	/* held too long: opens, and is told later */
+	u = kit_stream(8, &cu);
+	kit_add(h, u, "c4", NULL);
+	is_int(stream_hold(u), 1, "held");
+	usleep(5000);
+	hub_tick(h, util_now_ms(), 0, 0);
+	is_int(cu.resumes, 1, "past the hold time: woken to open");
+	is_int(slips, 0, "stream_read protocol kept");
+	is_int(c.errors + ct.errors + cu.errors, 0, "no forbidden hook call");
+	hub_remove(h, s);
+	hub_remove(h, t);
+	hub_remove(h, u);
+	stream_free(s);
+	stream_free(t);
+	stream_free(u);
+	hub_free(h);
+}
+
 /* ---- threads --------------------------------------------------------- */
 
 #define NREADERS	4
@@ -841,6 +926,7 @@ main(void)
 	test_tokens();
 	test_close_all();
 	test_subscribed();
+	test_exact();
 	test_threads();
 	return done_testing();
 }
