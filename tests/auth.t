@@ -40,9 +40,6 @@ except ImportError:
         sys.stdout.flush()
         os.execv(_sys_py, [_sys_py] + sys.argv)
 
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness  # noqa: E402
 
 t = harness.Test()

@@ -7,17 +7,13 @@
 # and after each one a stream opened at the start still receives a PUBLISH
 # and a new stream can still be opened.  The daemon never crashes (the
 # harness fails the test on any sanitizer report in its log).
-import os
 import random
 import socket
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-import rawhttp  # noqa: E402
+
+import harness
+import rawhttp
 
 t = harness.Test()
 CLIENT_TIMEOUT = 2

@@ -14,33 +14,18 @@
 #      and a resume from before the outage gets redis-outage;
 #  (e) the /healthz counters (resumes, replayed, resets by reason, history_*).
 import json
-import os
 import random
 import signal
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-from harness import message_events, reset_events, parse_id  # noqa: E402
+
+import harness
+from harness import message_events, reset_events, parse_id, payload_n, \
+    seq_of
 
 t = harness.Test()
 REASONS = ("malformed-id", "unknown-epoch", "unknown-id", "history-exceeded",
            "redis-outage", "history-disabled")
-
-
-def payload_n(e):
-    try:
-        return e.json()["data"]["n"]
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def seq_of(event_id):
-    p = parse_id(event_id)
-    return p[1] if p else None
 
 
 def quiet(s, seconds=0.3):

@@ -17,31 +17,16 @@
 import json
 import os
 import selectors
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-from harness import message_events, reset_events, parse_id  # noqa: E402
+
+import harness
+from harness import message_events, reset_events, payload_n
 
 t = harness.Test()
 KIB = 1024
 MIB = 1024 * 1024
 RCVBUF = 4096
-
-
-def n_of(e):
-    try:
-        return e.json()["data"]["n"]
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def seq_of(event_id):
-    p = parse_id(event_id)
-    return p[1] if p else None
 
 
 def drain(s, timeout):
@@ -56,7 +41,7 @@ def check_resume(d, path, s, published, history_size, label):
     (payload numbers in publish order on its channels).  A resume from its
     last id must give exactly the rest, or one reset history-exceeded when
     the rest is no longer all in the history."""
-    got = [n_of(e) for e in message_events(s)]
+    got = [payload_n(e) for e in message_events(s)]
     k = len(got)
     t.eq(got, published[:k], "%s: what it read is a prefix of what was "
          "published, in order (%d of %d)" % (label, k, len(published)))
@@ -79,7 +64,7 @@ def check_resume(d, path, s, published, history_size, label):
         t.eq(message_events(r), [], "%s: no partial replay after the reset"
              % label)
         return "reset"
-    t.eq([n_of(e) for e in r.events], missed,
+    t.eq([payload_n(e) for e in r.events], missed,
          "%s: resume replays exactly the %d it missed, in order"
          % (label, len(missed)))
     return "complete"
@@ -317,7 +302,7 @@ def load_test(rnd):
     # healthy clients: nothing lost, never closed, low latency
     lats, when = [], []
     for i, (path, ch, s) in enumerate(healthy):
-        big = [n_of(e) for e in message_events(s)
+        big = [payload_n(e) for e in message_events(s)
                if e.json().get("channel", "").startswith("upload:")]
         t.ok(big == big_sent[ch] and not s.eof and not reset_events(s),
              B + " healthy client %d got all %d big messages of its channel, "
