@@ -336,18 +336,20 @@ def load_test():
          "clients (%d)" % (want, len(lats)))
     # The publisher waits for the healthy clients, so their delays say how
     # long the daemon took to pass a message on, not how far behind they
-    # fell.  A daemon that made them wait for the stalled ones (a blocking
-    # write, a lost wake-up rescued by a heartbeat or a timeout) shows in
-    # the median; a busy machine shows in the slowest few (reported).
+    # fell.  A daemon that made them wait for the stalled ones until
+    # something else came by (a heartbeat, every 15 s here; a timeout)
+    # shows in the median; a blocking write shows above as a reader stuck.
+    # The bound is far above what a busy machine gives (the sanitizer
+    # build under 3 busy loops on 2 cores: 0.45 s), which shows in the
+    # slowest few, reported only.
     p50, p99 = percentile(lats, 50), percentile(lats, 99)
     t.diag(B + " healthy delays over %d messages: p50 %.1f ms, p99 %.1f ms, "
            "max %.1f ms" % (len(lats), (p50 or 0) * 1e3, (p99 or 0) * 1e3,
                             max(lats or [0]) * 1e3))
-    lbound = 1.5 if san else 0.5
+    lbound = 5.0
     t.ok(p50 is not None and p50 < lbound,
-         B + " the healthy clients' median delay is under %.1f s%s (%s)" % (
-             lbound, " (sanitizer build)" if san else "",
-             "%.1f ms" % (p50 * 1e3) if p50 is not None else "none"))
+         B + " the healthy clients' median delay is under %.1f s (%s)" % (
+             lbound, "%.1f ms" % (p50 * 1e3) if p50 is not None else "none"))
 
     # stalled clients come back: every message they missed, or a reset
     outcomes = []
