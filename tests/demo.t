@@ -18,56 +18,18 @@
 
 const fs = require('fs');
 const path = require('path');
-const { spawnSync } = require('child_process');
 const h = require(path.join(__dirname, 'js', 'harness.js'));
-const { ok, is, diag } = h;
+const { ok, is, diag, EXAMPLES } = h;
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const PYTHON = '/usr/bin/python3'; // Debian's, the one python3-redis is for
-const EXAMPLES = path.resolve(process.env.TESTS_SRCDIR || __dirname, '..', 'examples');
 const UPLOADS = { u7: 'publish.sh', u9: 'publish.py', u8: 'publish.js' };
 
-function inPath(prog, extraDirs = []) {
-  for (const d of [...extraDirs, ...(process.env.PATH || '').split(':')]) {
-    const p = path.join(d || '.', prog);
-    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (_) { /* next */ }
-  }
-  return null;
-}
-
 h.checkPrerequisites();
-for (const f of ['demo.html', ...Object.values(UPLOADS)]) {
-  // Not a skip: the examples are part of the source tree.
-  if (!fs.existsSync(path.join(EXAMPLES, f))) {
-    process.stdout.write(`not ok 1 - ${path.join(EXAMPLES, f)} is missing (TESTS_SRCDIR=${process.env.TESTS_SRCDIR || ''})\n1..1\n`);
-    process.exit(1);
-  }
-}
-if (!fs.existsSync(CHROMIUM)) h.skipAll(`${CHROMIUM} not found (apt-get install chromium)`);
-// redis-cli usually sits next to the redis-server the tests use.
-const redisDir = process.env.REDIS_SERVER ? path.dirname(process.env.REDIS_SERVER) : null;
-const redisCli = inPath('redis-cli', redisDir ? [redisDir] : []);
-if (!redisCli) h.skipAll('redis-cli not found (apt-get install redis-tools)');
-if (spawnSync(PYTHON, ['-c', 'import redis'], { stdio: 'ignore' }).status !== 0) {
-  h.skipAll(`${PYTHON} cannot import redis (apt-get install python3-redis)`);
-}
-const { chromium } = h.loadModule('playwright-core');
-h.loadModule('redis'); // publish.js needs it; skip/fail here rather than later
-const nodeModules = path.join(path.resolve(process.env.SSERELAY_JS_MODULES), 'node_modules');
+const publishers = h.examplePublishers(['demo.html', ...Object.values(UPLOADS)]);
+h.requireChromium();
 
-// Runs one example publisher; resolves with { code, output }.
+// Runs one example publisher for user alice; resolves with { code, output }.
 function runPublisher(file, upload, env) {
-  const script = path.join(EXAMPLES, file);
-  const cmd = { 'publish.sh': '/bin/sh', 'publish.py': PYTHON, 'publish.js': process.execPath }[file];
-  const child = h.spawnLogged(cmd, [script, upload, 'alice'], `${file}.log`, {
-    env: {
-      ...process.env,
-      PATH: `${path.dirname(redisCli)}:${process.env.PATH || ''}`,
-      NODE_PATH: nodeModules,
-      ...env,
-    },
-  });
-  return child.exited.then((r) => ({ ...r, output: child.output }));
+  return publishers.run(file, [upload, 'alice'], { ...process.env, ...env });
 }
 
 h.run(async () => {
@@ -96,31 +58,10 @@ h.run(async () => {
     ok(first === shebang && x, `examples/${file} is executable and starts with ${shebang}`, { first, executable: x });
   }
 
-  // ---- headless Chromium ----
-  const home = path.join(tmp, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30000,
-    viewport: { width: 390, height: 900 }, // a phone-sized window
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', '--disable-breakpad'],
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') },
-  });
-  h.onCleanup(() => context.close());
-  h.onTimeout(() => { context.close().catch(() => {}); });
-  ok(true, `headless Chromium ${context.browser() ? context.browser().version() : ''} launched from ${CHROMIUM}`);
-
-  const page = context.pages()[0] || await context.newPage();
-  const pageErrors = [];
-  const consoleLines = [];
-  const requests = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('request', (r) => requests.push(r.url()));
-  await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
+  // ---- headless Chromium, a phone-sized window ----
+  const context = await h.launchChromium(tmp, { contextOptions: { viewport: { width: 390, height: 900 } } });
+  const page = await h.openPage(context);
+  const { pageErrors, consoleLines, requests } = page;
 
   const query = '?user=alice&upload=u7&upload=u9&upload=u8';
   const resp = await page.goto(`${d.base}/${query}`, { timeout: 15000 });
