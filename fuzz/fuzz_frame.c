@@ -317,7 +317,15 @@ check_json(const char *ch, size_t chlen, const char *pl, size_t plen)
 			goto out;
 		abort();
 	}
-	tok = json_tokener_new();
+	/*
+	 * The encoder embeds a payload as JSON when json-c's default tokener
+	 * (JSON_TOKENER_DEFAULT_DEPTH deep) takes it, and the envelope adds
+	 * one level: re-parse it with one level more than the default, or a
+	 * valid 32-deep payload looks like a broken frame.  Browsers'
+	 * JSON.parse has no such limit.
+	 */
+	if ((tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH + 1)) == NULL)
+		goto out;
 	env = json_tokener_parse_ex(tok, p, (int)(nl - p));
 	if (json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != (size_t)(nl - p) ||

@@ -12,16 +12,12 @@
 // (CHROMIUM env, default /usr/bin/chromium); skips without them unless
 // SSERELAY_REQUIRE_ALL=1.
 
-const fs = require('fs');
 const path = require('path');
 const h = require(path.join(__dirname, 'js', 'harness.js'));
 const { ok, is, diag } = h;
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-
 h.checkPrerequisites();
-if (!fs.existsSync(CHROMIUM)) h.skipAll(`${CHROMIUM} not found (apt-get install chromium)`);
-const { chromium } = h.loadModule('playwright-core');
+h.requireChromium();
 
 h.run(async () => {
   const tmp = h.makeTmpDir('chromium');
@@ -32,27 +28,8 @@ h.run(async () => {
   let d = await h.startDaemon({ redisUrl: redis.url, args: common });
   const port = d.port;
 
-  const home = path.join(tmp, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', '--disable-breakpad'],
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') },
-  });
-  h.onCleanup(() => context.close());
-  h.onTimeout(() => { context.close().catch(() => {}); });
-  ok(true, `headless Chromium ${context.browser() ? context.browser().version() : ''} launched from ${CHROMIUM}`);
-
-  const page = context.pages()[0] || await context.newPage();
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-
-  await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
+  const context = await h.launchChromium(tmp);
+  const page = await h.openPage(context);
   const resp = await page.goto(`${d.base}/healthz`, { timeout: 15000 });
   is(resp && resp.status(), 200, 'page loads the daemon\'s /healthz (same origin)');
 
@@ -84,11 +61,20 @@ h.run(async () => {
   }
   await page.waitForFunction(() => window.__got.length >= 3, null, { timeout: 10000 })
     .catch((e) => diag(e.message));
-  // A moment for anything extra (there must be nothing; heartbeats every
-  // 0.1 s are comments and dispatch nothing).
-  await h.sleep(500);
+  // Heartbeats (every 0.1 s) are comments and must dispatch nothing: once
+  // the daemon has queued a few more of them, a last message marks the
+  // end, and nothing may have come between.
+  const hb0 = (await h.healthz(port)).json.heartbeats;
+  await h.waitFor(async () => (await h.healthz(port)).json.heartbeats >= hb0 + 3, '3 more heartbeats', 10000)
+    .catch((e) => diag(e.message));
+  await redis.client.publish('user:alice', '"end"');
+  await page.waitForFunction(() => window.__got.length >= 4, null, { timeout: 10000 })
+    .catch((e) => diag(e.message));
   const got = await page.evaluate(() => window.__got);
-  is(got.length, 3, 'the page received exactly 3 events');
+  is(got.length && got[got.length - 1].data, '{"channel":"user:alice","data":"end"}',
+    'the marker published last arrives last');
+  got.pop();
+  is(got.length, 3, 'the page received exactly 3 events before it (heartbeats dispatched nothing)');
   const bodies = got.map((g) => { try { return JSON.parse(g.data); } catch (_) { return { unparsable: g.data }; } });
   is(bodies, [
     { channel: 'user:alice', data: { step: 1 } },
@@ -125,17 +111,17 @@ h.run(async () => {
   await h.waitStreams(port, 1);
   const n = await redis.client.publish('upload:u7', '{"after":"restart"}');
   ok(n >= 1, `PUBLISH after restart reaches a subscriber (${n})`);
-  await page.waitForFunction(() => window.__got.length >= 4, null, { timeout: 10000 }).catch((e) => diag(e.message));
+  await page.waitForFunction(() => window.__got.length >= 5, null, { timeout: 10000 }).catch((e) => diag(e.message));
   const all = await page.evaluate(() => window.__got);
-  is(all.length, 4, 'one more event after the restart');
-  if (all.length >= 4) {
+  is(all.length, 5, 'one more event after the restart');
+  if (all.length >= 5) {
     let body = null;
-    try { body = JSON.parse(all[3].data); } catch (_) { /* checked below */ }
+    try { body = JSON.parse(all[4].data); } catch (_) { /* checked below */ }
     is(body, { channel: 'upload:u7', data: { after: 'restart' } }, 'event after restart: envelope and payload');
-    ok(h.parseId(all[3].lastEventId) !== null, `event after restart has an id (${all[3].lastEventId})`);
+    ok(h.parseId(all[4].lastEventId) !== null, `event after restart has an id (${all[4].lastEventId})`);
   }
 
-  if (consoleLines.length) diag(`page console:\n${consoleLines.join('\n')}`);
+  if (page.consoleLines.length) diag(`page console:\n${page.consoleLines.join('\n')}`);
   await page.evaluate(() => window.__es.close());
   await context.close();
   await h.stopDaemonChecked(d, 'second run');

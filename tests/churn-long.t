@@ -12,13 +12,10 @@ import os
 import selectors
 import socket
 import struct
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 CYCLES = int(os.environ.get("SSERELAY_CHURN_CYCLES", "100000"))

@@ -2,14 +2,10 @@
 # 1000 stream connect/disconnect cycles, some closed while messages are being
 # published to them, some with a TCP reset: afterwards the daemon's fd count
 # is back at its baseline, RSS has not grown, and /healthz counts 0 streams.
-import os
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 CYCLES = 1000

@@ -1,12 +1,7 @@
 #!/usr/bin/env python3
 # A real `curl -N` on one stream receives user and upload events with the
 # JSON envelope, in order, with increasing ids, and nothing for other users.
-import os
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+import harness
 
 t = harness.Test(require=("redis-server", "curl"))
 

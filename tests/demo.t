@@ -8,8 +8,12 @@
 // (never a screenshot): every progress bar goes 0, 10, ... 100 % and ends
 // complete, the three "Upload <id> finished" notifications appear, the
 // connection shows open. Then the daemon is stopped (SIGTERM drain): the page
-// shows reconnecting; started again on the same port: open, 1 reconnect, and
-// a later notification arrives. A page with an invalid id shows closed.
+// shows reconnecting; started again on the same port: open, 1 reconnect, the
+// reset (unknown-epoch) shown with the bars cleared as stale for a refetch,
+// and later progress and notifications arrive. A page with an invalid id
+// shows closed. A daemon with --max-streams 1, its one stream taken: the page
+// shows the server busy (event: overload) and that the browser will retry,
+// and once the stream is free it is open without the notice.
 //
 // Needs SSERELAY_JS_MODULES (tests/js/install.sh: playwright-core, redis),
 // Chromium (CHROMIUM, default /usr/bin/chromium), redis-cli, and
@@ -17,57 +21,20 @@
 // SSERELAY_REQUIRE_ALL=1. The examples are found in $TESTS_SRCDIR/../examples.
 
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
-const { spawnSync } = require('child_process');
 const h = require(path.join(__dirname, 'js', 'harness.js'));
-const { ok, is, diag } = h;
+const { ok, is, diag, EXAMPLES } = h;
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const PYTHON = '/usr/bin/python3'; // Debian's, the one python3-redis is for
-const EXAMPLES = path.resolve(process.env.TESTS_SRCDIR || __dirname, '..', 'examples');
 const UPLOADS = { u7: 'publish.sh', u9: 'publish.py', u8: 'publish.js' };
 
-function inPath(prog, extraDirs = []) {
-  for (const d of [...extraDirs, ...(process.env.PATH || '').split(':')]) {
-    const p = path.join(d || '.', prog);
-    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (_) { /* next */ }
-  }
-  return null;
-}
-
 h.checkPrerequisites();
-for (const f of ['demo.html', ...Object.values(UPLOADS)]) {
-  // Not a skip: the examples are part of the source tree.
-  if (!fs.existsSync(path.join(EXAMPLES, f))) {
-    process.stdout.write(`not ok 1 - ${path.join(EXAMPLES, f)} is missing (TESTS_SRCDIR=${process.env.TESTS_SRCDIR || ''})\n1..1\n`);
-    process.exit(1);
-  }
-}
-if (!fs.existsSync(CHROMIUM)) h.skipAll(`${CHROMIUM} not found (apt-get install chromium)`);
-// redis-cli usually sits next to the redis-server the tests use.
-const redisDir = process.env.REDIS_SERVER ? path.dirname(process.env.REDIS_SERVER) : null;
-const redisCli = inPath('redis-cli', redisDir ? [redisDir] : []);
-if (!redisCli) h.skipAll('redis-cli not found (apt-get install redis-tools)');
-if (spawnSync(PYTHON, ['-c', 'import redis'], { stdio: 'ignore' }).status !== 0) {
-  h.skipAll(`${PYTHON} cannot import redis (apt-get install python3-redis)`);
-}
-const { chromium } = h.loadModule('playwright-core');
-h.loadModule('redis'); // publish.js needs it; skip/fail here rather than later
-const nodeModules = path.join(path.resolve(process.env.SSERELAY_JS_MODULES), 'node_modules');
+const publishers = h.examplePublishers(['demo.html', ...Object.values(UPLOADS)]);
+h.requireChromium();
 
-// Runs one example publisher; resolves with { code, output }.
+// Runs one example publisher for user alice; resolves with { code, output }.
 function runPublisher(file, upload, env) {
-  const script = path.join(EXAMPLES, file);
-  const cmd = { 'publish.sh': '/bin/sh', 'publish.py': PYTHON, 'publish.js': process.execPath }[file];
-  const child = h.spawnLogged(cmd, [script, upload, 'alice'], `${file}.log`, {
-    env: {
-      ...process.env,
-      PATH: `${path.dirname(redisCli)}:${process.env.PATH || ''}`,
-      NODE_PATH: nodeModules,
-      ...env,
-    },
-  });
-  return child.exited.then((r) => ({ ...r, output: child.output }));
+  return publishers.run(file, [upload, 'alice'], { ...process.env, ...env });
 }
 
 h.run(async () => {
@@ -96,31 +63,10 @@ h.run(async () => {
     ok(first === shebang && x, `examples/${file} is executable and starts with ${shebang}`, { first, executable: x });
   }
 
-  // ---- headless Chromium ----
-  const home = path.join(tmp, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30000,
-    viewport: { width: 390, height: 900 }, // a phone-sized window
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', '--disable-breakpad'],
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') },
-  });
-  h.onCleanup(() => context.close());
-  h.onTimeout(() => { context.close().catch(() => {}); });
-  ok(true, `headless Chromium ${context.browser() ? context.browser().version() : ''} launched from ${CHROMIUM}`);
-
-  const page = context.pages()[0] || await context.newPage();
-  const pageErrors = [];
-  const consoleLines = [];
-  const requests = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('request', (r) => requests.push(r.url()));
-  await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
+  // ---- headless Chromium, a phone-sized window ----
+  const context = await h.launchChromium(tmp, { contextOptions: { viewport: { width: 390, height: 900 } } });
+  const page = await h.openPage(context);
+  const { pageErrors, consoleLines, requests } = page;
 
   const query = '?user=alice&upload=u7&upload=u9&upload=u8';
   const resp = await page.goto(`${d.base}/${query}`, { timeout: 15000 });
@@ -141,6 +87,12 @@ h.run(async () => {
       channel: li.dataset.channel, kind: li.className, text: li.querySelector('.text').textContent,
     })),
     streamUrl: document.querySelector('#stream-url').textContent,
+    notice: {
+      hidden: document.querySelector('#notice').hidden,
+      kind: document.querySelector('#notice').dataset.kind || '',
+      text: document.querySelector('#notice').textContent,
+    },
+    uploadNotes: [...document.querySelectorAll('#uploads [data-upload] .note')].map((n) => n.textContent),
   }));
   const waitDom = (fn, what, ms = 10000) => h.waitFor(async () => fn(await dom()), what, ms, 50)
     .catch(async (e) => { diag(`${e.message}\nDOM: ${JSON.stringify(await dom())}`); return null; });
@@ -213,6 +165,7 @@ h.run(async () => {
     'notifications are marked with their channel user:alice', s.notifications);
   is(s.events, 36, 'the page counted 36 events (3 x 12)');
   ok(h.parseId(s.lastEventId) !== null, `the last event id is shown (${s.lastEventId})`);
+  const lastIdBefore = s.lastEventId;
   is([s.state, s.readyState, s.reconnects], ['open', '1', '0'], 'still open, no reconnects');
 
   const shot = path.join(tmp, 'demo.png');
@@ -231,7 +184,26 @@ h.run(async () => {
   s = await dom();
   is([s.state, s.readyState, s.reconnects], ['open', '1', '1'], 'open again by itself, reconnects 1');
 
+  // The new run cannot replay what the old one sent (the history lived in
+  // its memory): the resume gets event: reset, unknown-epoch.
+  await waitDom((x) => !x.notice.hidden && x.notice.kind === 'reset', 'the reset notice');
+  s = await dom();
+  ok(!s.notice.hidden && s.notice.kind === 'reset' && /reset/.test(s.notice.text) && /unknown-epoch/.test(s.notice.text)
+    && /cannot be replayed/.test(s.notice.text),
+  'after the restart the page says the server reset its state (unknown-epoch) and that events were missed', s.notice);
+  is(s.uploads.map((u) => [u.id, u.state, u.pct, u.value, u.shown]),
+    Object.keys(UPLOADS).map((id) => [id, 'stale', '0', 0, '? %']),
+    'every bar is cleared and marked stale (a real app refetches here)');
+  ok(s.uploadNotes.every((n) => /refetching/.test(n)), 'each bar says it is being refetched', s.uploadNotes);
+  ok(h.parseId(s.lastEventId) !== null && h.parseId(s.lastEventId).epoch !== (h.parseId(lastIdBefore) || {}).epoch,
+    `the last event id is the reset's, of the new run (${s.lastEventId})`);
+
   await h.waitStreams(port, 1);
+  await redis.client.publish('upload:u7', '{"pct":30}');
+  await waitDom((x) => x.uploads[0].state === 'running', 'u7 running again');
+  s = await dom();
+  is(s.uploads.map((u) => [u.id, u.state, u.pct]), [['u7', 'running', '30'], ['u9', 'stale', '0'], ['u8', 'stale', '0']],
+    'the next progress event brings its bar back; the others stay stale');
   await redis.client.publish('user:alice', '{"message":"back after restart"}');
   await redis.client.publish('user:alice', 'plain text');
   await waitDom((x) => x.notifications.length >= 5, '2 more notifications');
@@ -248,8 +220,45 @@ h.run(async () => {
     'an invalid id (400) shows closed and offers a Reconnect button');
   await bad.close();
 
+  // ---- the server is busy: event: overload, and the browser retries ----
+  const busy = await h.startDaemon({ redisUrl: redis.url, args: ['--demo', '--retry', '500', '--heartbeat', '0.5', '--max-streams', '1'] });
+  const holder = await new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: busy.port, path: '/events?user=holder', agent: false },
+      (res) => { res.resume(); resolve(req); });
+    req.on('error', reject);
+  });
+  h.onCleanup(() => holder.destroy());
+  await h.waitStreams(busy.port, 1);
+  const page2 = await h.openPage(context, { first: false });
+  await page2.goto(`${busy.base}/?user=alice&upload=u7`, { timeout: 15000 });
+  const dom2 = () => page2.evaluate(() => ({
+    state: document.querySelector('#state').dataset.state,
+    hidden: document.querySelector('#notice').hidden,
+    kind: document.querySelector('#notice').dataset.kind || '',
+    text: document.querySelector('#notice').textContent,
+  }));
+  let b = await h.waitFor(async () => { const x = await dom2(); return !x.hidden && x.kind === 'overload' ? x : null; },
+    'the overload notice', 10000).catch(async (e) => { diag(e.message); return dom2(); });
+  ok(!b.hidden && b.kind === 'overload' && /busy/.test(b.text) && /global/.test(b.text) && /try again by itself/.test(b.text),
+    'over --max-streams 1 the page says the server is busy (limit global) and that the browser will try again', b);
+  b = await h.waitFor(async () => { const x = await dom2(); return x.state === 'reconnecting' ? x : null; },
+    'reconnecting', 10000).catch(async (e) => { diag(e.message); return dom2(); });
+  is(b.state, 'reconnecting', 'the connection shows reconnecting, not closed: the browser retries by itself');
+  holder.destroy();
+  b = await h.waitFor(async () => { const x = await dom2(); return x.state === 'open' && x.hidden ? x : null; },
+    'open once the stream is free', 20000).catch(async (e) => { diag(e.message); return dom2(); });
+  ok(b.state === 'open' && b.hidden, 'once the other stream has gone the browser gets in by itself and the notice goes', b);
+  await h.waitStreams(busy.port, 1);
+  await redis.client.publish('upload:u7', '{"pct":70}');
+  const pct = await page2.waitForFunction(() => document.querySelector('#uploads [data-upload="u7"]').dataset.pct === '70',
+    null, { timeout: 10000 }).then(() => true, (e) => { diag(e.message); return false; });
+  ok(pct, 'and its events arrive (u7 at 70 %)');
+  is(page2.pageErrors, [], 'no JavaScript errors on the busy page');
+  await page2.close();
+
   is(pageErrors, [], 'no JavaScript errors on the page');
   if (pageErrors.length || consoleLines.length) diag(`page console:\n${consoleLines.join('\n')}`);
   await context.close();
   await h.stopDaemonChecked(d, 'second run');
+  await h.stopDaemonChecked(busy, 'busy daemon');
 }, { timeoutMs: 90000 });

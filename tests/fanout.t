@@ -2,12 +2,8 @@
 # 200 concurrent streams (various users and shared uploads) x 50 messages on
 # each of their channels: no message lost, duplicated or out of order.
 import json
-import os
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 

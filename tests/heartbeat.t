@@ -1,13 +1,9 @@
 #!/usr/bin/env python3
 # --heartbeat 0.3: an idle stream receives ": ping" comments about every
 # 0.3 s; 50 idle streams all get theirs (spread is reported, not asserted).
-import os
-import sys
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 

@@ -7,23 +7,22 @@
 # and after each one a stream opened at the start still receives a PUBLISH
 # and a new stream can still be opened.  The daemon never crashes (the
 # harness fails the test on any sanitizer report in its log).
-import os
 import random
 import socket
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-import rawhttp  # noqa: E402
+
+import harness
+import rawhttp
 
 t = harness.Test()
 CLIENT_TIMEOUT = 2
-# a connection idle that long must be gone by then (MHD checks timeouts
-# once a second or so; the sanitizer build is slower)
-CLOSE_WITHIN = CLIENT_TIMEOUT + 2 + (2 if t.sanitized else 0)
+# A connection idle for --client-timeout must be gone by then.  MHD checks
+# timeouts about once a second; the rest is room for a busy 2-core machine
+# and the sanitizer build, so that only a daemon that does not close idle
+# connections (or takes several timeouts to) misses it.  Waits end when
+# the connection closes: the bound costs nothing when it holds.
+CLOSE_WITHIN = 3 * CLIENT_TIMEOUT + 2 + (4 if t.sanitized else 0)
 
 H11 = b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
@@ -208,28 +207,28 @@ def main():
     healthy("identical upload parameters")
 
     # ---- Last-Event-ID ---------------------------------------------------
+    # Junk that fits the request limits (the request must fit in about 40%
+    # of the default --conn-memory 6144), so that the daemon itself judges
+    # the id: bytes of every kind, high ones and quotes included.
     rnd = random.Random(5)
     junk = bytes(rnd.choice(b"abcdefXYZ0123456789-_.:;!?*/%+=~ \t\x80\xa0\xfe"
-                            b"\xff{}[]\"'\\") for _ in range(4096)).strip()
+                            b"\xff{}[]\"'\\") for _ in range(1024)).strip()
     s = rawhttp.RawSSEStream(
         d.port, b"GET /events?user=lei HTTP/1.1\r\nHost: x\r\n"
         b"Last-Event-ID: " + junk + b"\r\n\r\n")
-    s.wait(lambda: s.resp is not None or s.eof, 10)
-    if s.status == 431:
-        t.ok(True, "4 KB junk Last-Event-ID -> 431 (does not fit)")
-    else:
-        ok = s.status == 200 and s.wait_events(1, 10)
-        ev = s.events[0] if s.events else None
-        t.ok(ok and ev.event == "reset"
-             and ev.json().get("reason") == "malformed-id",
-             "4 KB junk Last-Event-ID -> 200 starting with event: reset, "
-             "reason malformed-id", "status %r events %r" % (
-                 s.status, s.events[:2]))
-        ctx.pub.publish("user:lei", "live")
-        t.ok(s.wait_events(2, 10) and s.events[1].json()["data"] == "live",
-             "and then it continues live")
+    s.wait(lambda: len(s.events) >= 1 or s.eof, 10)
+    ev = s.events[0] if s.events else None
+    t.ok(s.status == 200 and ev is not None and ev.event == "reset"
+         and ev.json() == {"reason": "malformed-id"},
+         "1 KB junk Last-Event-ID -> 200 starting with event: reset, "
+         "reason malformed-id", "status %r events %r" % (s.status,
+                                                        s.events[:2]))
+    ctx.pub.publish("user:lei", "live")
+    t.ok(s.wait_events(2, 10) and s.events[1].event is None
+         and s.events[1].json()["data"] == "live",
+         "and then it continues live", repr(s.events[:3]))
     s.close()
-    healthy("4 KB junk Last-Event-ID")
+    healthy("1 KB junk Last-Event-ID")
     expect_4xx("64 KB Last-Event-ID",
                b"GET /events?user=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: "
                + b"7" * 65536 + b"\r\nConnection: close\r\n\r\n",
@@ -243,7 +242,7 @@ def main():
                     ("invalid UTF-8", "%ff%fe-1")):
         s = d.stream("/events?user=leiq&lastEventId=" + q)
         ok = s.wait_opened(10) and s.status == 200
-        s.wait_events(1, 2)
+        s.wait_events(1, 10)
         ev = s.events[0] if s.events else None
         t.ok(ok and ev is not None and ev.event == "reset"
              and ev.json().get("reason") == "malformed-id",
@@ -302,13 +301,16 @@ def main():
     healthy("half requests and silent connections")
 
     # A client that opens a stream and never reads while messages flow:
-    # the daemon closes it as slow, others keep their messages.
+    # the daemon closes it as slow, others keep their messages.  It reads
+    # the opening (so it is subscribed before the first PUBLISH), then
+    # nothing more.
     _, hz = d.healthz()
     slow0 = hz.get("slow_closes", 0)
     stalled = rawhttp.RawSSEStream(
         d.port, b"GET /events?user=stall HTTP/1.1\r\nHost: x\r\n\r\n",
         rcvbuf=4096)
-    time.sleep(0.3)
+    t.ok(stalled.wait_opened(10) and stalled.status == 200,
+         "the stream that will not read opened", "status %r" % stalled.status)
     big = "x" * 2000
     n0 = ctx.n
     lat = []
@@ -321,8 +323,18 @@ def main():
             lat.append(time.monotonic() - t1)
     t.eq(len(lat), 30, "healthy stream got all 30 messages while 6,000 x 2 KB "
          "went to a client that never reads")
-    t.ok(lat and max(lat) < 1.0, "and each within 1 s (max %.3f s)"
-         % (max(lat) if lat else -1))
+    # Not waiting for the stalled client: a daemon that did would deliver
+    # nothing (its writes never complete), which the count above catches;
+    # this bound catches one that delivers only when something else (a
+    # heartbeat, a timeout) comes by.  The median, not the maximum: on a
+    # busy machine a stall shows in the slowest few, which are reported.
+    lat.sort()
+    med = lat[len(lat) // 2] if lat else None
+    bound = 1.5 if t.sanitized else 0.5
+    t.ok(med is not None and med < bound,
+         "and the median of their delays is under %.1f s (median %s, max "
+         "%s)" % (bound, "%.3f s" % med if lat else None,
+                  "%.3f s" % lat[-1] if lat else None))
     t.eq([e.json()["data"] for e in ctx.h.events[n0:ctx.n]],
          ["during-%d" % k for k in range(30)], "in order, none lost")
     slow = harness.wait_for(

@@ -8,15 +8,11 @@
 # slots when it ends; SIGHUP changes the limits live; every refusal is
 # counted in /metrics as sserelay_limit_refusals_total{limit="..."}.
 # Another client IP is made by binding the client socket to 127.0.0.2.
-import os
 import re
 import signal
 import socket
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 RETRY = 1000

@@ -2,14 +2,10 @@
 # Payloads arrive exact: 512 KiB, binary (NUL, invalid UTF-8), UTF-8 text,
 # multi-line (LF, CRLF, CR), JSON vs non-JSON, empty; in json and raw format.
 import json
-import os
 import random
 import re
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 

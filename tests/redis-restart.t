@@ -2,14 +2,10 @@
 # Redis killed mid-stream: /healthz says down (503), the stream stays open
 # and keeps its heartbeats; Redis restarted on the same port: the daemon
 # resubscribes by itself and later PUBLISHes arrive on the same stream.
-import os
 import signal
-import sys
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 

@@ -2,12 +2,8 @@
 # Every bad request gets its status and a one-line reason; HEAD and OPTIONS
 # behave as HTTP says; /healthz counts open streams; the daemon keeps serving.
 import json
-import os
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test()
 

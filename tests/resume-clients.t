@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 'use strict';
 // Exact resume with real clients (issue 5, "Tests that must exist"): the npm
-// `eventsource` package and headless Chromium (same launch flags as
-// tests/chromium.t), each in turn:
+// `eventsource` package and headless Chromium (tests/js/harness.js's
+// launchChromium, as every browser test), each in turn:
 //  1. receives messages;
 //  2. the daemon drops its stream by the slow-client close: --ring-size 4 and
 //     a burst of 50 PUBLISHes in one pipelined write (one broker batch)
 //     overflow the ring, the stream ends with "retry: 200";
 //  3. the client reconnects BY ITSELF with its Last-Event-ID, and every
 //     message published (before, the burst, 5 more while it reconnects, 3
-//     after) is seen exactly once, in order, with no reset;
+//     after, then one more once those arrived, which marks the end) is seen
+//     exactly once, in order, with no reset;
 //  4. the daemon is restarted (SIGTERM drain, start again on the same port):
 //     the client's resume yields one `reset` event (addEventListener) whose
 //     data.reason is unknown-epoch, then live messages again.
@@ -17,20 +18,17 @@
 // Needs SSERELAY_JS_MODULES (tests/js/install.sh) and Chromium (CHROMIUM,
 // default /usr/bin/chromium); skips without them unless SSERELAY_REQUIRE_ALL=1.
 
-const fs = require('fs');
 const path = require('path');
 const h = require(path.join(__dirname, 'js', 'harness.js'));
 const { ok, is, diag } = h;
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHANNELS = ['user:rc', 'upload:rcu'];
 const STREAM_PATH = '/events?user=rc&upload=rcu';
 
 h.checkPrerequisites();
 const { EventSource } = h.loadModule('eventsource');
 if (typeof EventSource !== 'function') h.skipAll('npm eventsource does not export EventSource');
-const haveChromium = fs.existsSync(CHROMIUM);
-const playwright = haveChromium ? h.loadModule('playwright-core') : null;
+const haveChromium = h.chromiumPath() !== null;
 
 // PUBLISH n..n+k-1 in one write (cork/uncork): Redis reads them at once and
 // sends the messages to the daemon's subscription together.
@@ -59,27 +57,10 @@ function numbers(got) {
 function eventsourceDriver() {
   const st = { got: [], resets: [], errors: [], opens: 0, attempts: [] };
   let es = null;
-  const fetchSpy = async (input, init) => {
-    const hdrs = new Headers(init && init.headers);
-    const a = { url: String(input), lastEventId: hdrs.get('last-event-id'), raw: '', ended: false };
-    st.attempts.push(a);
-    const res = await fetch(input, init);
-    a.status = res.status;
-    if (!res.body) return res;
-    const [mine, copy] = res.body.tee();
-    (async () => {
-      const dec = new TextDecoder();
-      try {
-        for await (const chunk of copy) a.raw += dec.decode(chunk, { stream: true });
-        a.ended = true;
-      } catch (e) { a.readError = e.message; }
-    })();
-    return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
-  };
   return {
     name: 'npm eventsource',
     async open(url) {
-      es = new EventSource(url, { fetch: fetchSpy });
+      es = new EventSource(url, { fetch: h.fetchSpy(st.attempts) });
       h.onCleanup(() => es.close());
       es.onopen = () => { st.opens++; };
       es.onerror = (e) => { st.errors.push({ t: Date.now(), message: e && e.message }); };
@@ -96,33 +77,14 @@ function eventsourceDriver() {
 }
 
 async function chromiumDriver(tmp) {
-  const home = path.join(tmp, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  const context = await playwright.chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', '--disable-breakpad'],
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') },
-  });
-  h.onCleanup(() => context.close());
-  h.onTimeout(() => { context.close().catch(() => {}); });
-  const page = context.pages()[0] || await context.newPage();
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-  const attempts = [];
+  const context = await h.launchChromium(tmp);
+  const page = await h.openPage(context);
   // Chromium adds Last-Event-ID in its network stack, where playwright does
   // not see it (not even allHeaders()): the daemon's log shows it instead.
-  page.on('request', (req) => {
-    if (req.url().includes('/events?')) attempts.push({ url: req.url() });
-  });
-  await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
+  const attempts = () => page.requests.filter((u) => u.includes('/events?'));
   return {
     name: `headless Chromium ${context.browser() ? context.browser().version() : ''}`,
-    consoleLines,
+    consoleLines: page.consoleLines,
     async open(url) {
       // a page of the daemon's own origin, so no CORS is involved
       const u = new URL(url);
@@ -143,7 +105,7 @@ async function chromiumDriver(tmp) {
       return page.evaluate(() => ({ rs: window.__es.readyState, ...window.__st }));
     },
     attempts() { return null; },
-    requests() { return attempts.length; },
+    requests() { return attempts().length; },
     firstBody() { return null; },
     async close() {
       await page.evaluate(() => window.__es.close()).catch(() => {});
@@ -192,9 +154,11 @@ async function scenario(redis, driver, label) {
   await h.waitStreams(port, 1);
   await publishEach(redis.client, 60, 3);
   s = await waitState((x) => x.got.length >= 63, '63 events');
-  await h.sleep(300);   // anything extra (a duplicate) would show now
-  s = await driver.state();
-  const want = Array.from({ length: 63 }, (_, i) => i);
+  // One more, published now: a duplicate of anything before would have
+  // been sent before it.
+  await publishEach(redis.client, 63, 1);
+  s = await waitState((x) => x.got.length >= 64, 'the last event');
+  const want = Array.from({ length: 64 }, (_, i) => i);
   is(numbers(s.got), want, `${label}: every message (before, the burst, while reconnecting, after) seen exactly once, in order`);
   const seqs = s.got.map((g) => h.parseId(g.lastEventId));
   ok(seqs.every(Boolean) && seqs.every((x, i) => i === 0 || (x.epoch === seqs[0].epoch && x.seq > seqs[i - 1].seq)),
@@ -239,14 +203,14 @@ async function scenario(redis, driver, label) {
     is(data && data.reason, 'unknown-epoch', `${label}: reset data.reason is unknown-epoch`);
     const rid = h.parseId(s.resets[0].lastEventId);
     ok(rid && rid.epoch !== oldEpoch, `${label}: the reset's id belongs to the new run (${s.resets[0].lastEventId})`);
-    is(s.resets[0].at, 63, `${label}: the reset comes after the 63 messages, nothing replayed before it`);
+    is(s.resets[0].at, 64, `${label}: the reset comes after the 64 messages, nothing replayed before it`);
   }
   await h.waitStreams(port, 1);
-  await publishEach(redis.client, 63, 2);
-  s = await waitState((x) => x.got.length >= 65, 'events after the restart');
-  await h.sleep(200);
-  s = await driver.state();
-  is(numbers(s.got).slice(63), [63, 64], `${label}: live messages after the reset, once each`);
+  await publishEach(redis.client, 64, 2);
+  s = await waitState((x) => x.got.length >= 66, 'events after the restart');
+  await publishEach(redis.client, 66, 1);
+  s = await waitState((x) => x.got.length >= 67, 'the last event after the restart');
+  is(numbers(s.got).slice(64), [64, 65, 66], `${label}: live messages after the reset, once each`);
   is(s.resets.length, 1, `${label}: still one reset`);
   await driver.close();
   await h.stopDaemonChecked(d, `${label}: second run`);
@@ -257,8 +221,9 @@ h.run(async () => {
   const redis = await h.startRedis();
   await scenario(redis, eventsourceDriver(), 'eventsource');
   if (!haveChromium) {
-    if (h.requireAll()) ok(false, `${CHROMIUM} not found (SSERELAY_REQUIRE_ALL=1)`);
-    else ok(true, `chromium scenario # SKIP ${CHROMIUM} not found`);
+    const exe = process.env.CHROMIUM || '/usr/bin/chromium';
+    if (h.requireAll()) ok(false, `${exe} not found (SSERELAY_REQUIRE_ALL=1)`);
+    else ok(true, `chromium scenario # SKIP ${exe} not found`);
     return;
   }
   const drv = await chromiumDriver(tmp);

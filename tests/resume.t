@@ -7,40 +7,26 @@
 #      messages are being published during the replay;
 #  (c) when the history cannot cover the gap, one `event: reset` with the
 #      right reason and an id from which a later resume is complete:
-#      history-exceeded (size, TTL, memory cap), malformed-id, unknown-id,
+#      history-exceeded (size, TTL, memory cap; within the TTL a resume
+#      replays), malformed-id, unknown-id,
 #      unknown-epoch (daemon restarted), history-disabled;
 #  (d) Redis SIGKILLed for 3 s: open streams stay open and get a reset
-#      (redis-outage) within 1 s of Redis answering again, delivery resumes,
-#      and a resume from before the outage gets redis-outage;
+#      (redis-outage) about a second after Redis answers again, delivery
+#      resumes, and a resume from before the outage gets redis-outage;
 #  (e) the /healthz counters (resumes, replayed, resets by reason, history_*).
 import json
-import os
 import random
 import signal
-import sys
 import threading
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-from harness import message_events, reset_events, parse_id  # noqa: E402
+
+import harness
+from harness import message_events, reset_events, parse_id, payload_n, \
+    seq_of
 
 t = harness.Test()
 REASONS = ("malformed-id", "unknown-epoch", "unknown-id", "history-exceeded",
            "redis-outage", "history-disabled")
-
-
-def payload_n(e):
-    try:
-        return e.json()["data"]["n"]
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def seq_of(event_id):
-    p = parse_id(event_id)
-    return p[1] if p else None
 
 
 def quiet(s, seconds=0.3):
@@ -179,8 +165,13 @@ def exact_resume(r, d):
 # (b) switch from replay to live, while publishing
 
 def switch_to_live(r, d):
+    # The publisher sends about RATE messages a second, but never more than
+    # PER ahead of the client's reconnections: however fast or slow the
+    # machine, the client reconnects at least TOTAL / PER - 1 times while
+    # messages are still being published.
     TOTAL = 2000
     RATE = 2000.0
+    PER = 100
     path = "/events?user=sw&upload=sw"
     chans = ["user:sw", "upload:sw"]
     got = []
@@ -188,13 +179,15 @@ def switch_to_live(r, d):
     t.ok(s.wait_opened(), "(b) first stream opened")
     stop = threading.Event()
     published = [0]
+    reconnected = [0]
 
     def publisher():
         c = r.client()
         t0 = time.monotonic()
         i = 0
         while i < TOTAL and not stop.is_set():
-            due = min(TOTAL, int((time.monotonic() - t0) * RATE) + 1)
+            due = min(TOTAL, int((time.monotonic() - t0) * RATE) + 1,
+                      (reconnected[0] + 1) * PER)
             if due > i:
                 c.publish_many([(chans[k % 2], json.dumps({"n": k}))
                                 for k in range(i, due)])
@@ -214,7 +207,7 @@ def switch_to_live(r, d):
         got.extend(payload_n(e) for e in message_events(st))
         resets.extend(reset_events(st))
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if th.is_alive() or reconnects < 20:
             s.read_for(rnd.uniform(0.01, 0.06))
@@ -225,18 +218,20 @@ def switch_to_live(r, d):
             if th.is_alive():
                 during += 1
             reconnects += 1
+            reconnected[0] = reconnects
             s = d.resume(path, last) if last else d.stream(path)
         else:
-            s.wait(lambda: len(got) + len(message_events(s)) >= TOTAL, 5)
+            s.wait(lambda: len(got) + len(message_events(s)) >= TOTAL, 30)
             break
-    th.join(5)
+    stop.set()
+    th.join(10)
     quiet(s)
     collect(s)
     s.close()
     t.diag("(b) %d reconnections (%d while publishing), %d messages "
-           "published at ~%d/s" % (reconnects, during, published[0], RATE))
-    t.ok(during >= 15, "(b) the client reconnected >= 15 times while "
-         "messages were being published (%d)" % during)
+           "published at up to %d/s" % (reconnects, during, published[0],
+                                        RATE))
+    t.eq(published[0], TOTAL, "(b) all %d messages published" % TOTAL)
     t.eq(resets, [], "(b) no reset on any resume")
     first_bad = next((i for i, (a, b) in enumerate(zip(got, range(TOTAL)))
                       if a != b), None)
@@ -325,33 +320,60 @@ def reasons_history_size(r):
 
 
 def reasons_ttl(r):
-    d = t.daemon(r, extra=["--history-ttl", "1"], name="ttl1")
-    path = "/events?upload=tt"
-    id0 = one_id(d, r, path, "upload:tt")
-    epoch = parse_id(id0)[0]
+    """--history-ttl TTL: a resume within TTL seconds of the messages it
+    missed replays them; once they are older, it gets history-exceeded.
+
+    "Within" is measured from before the PUBLISH to after the replay has
+    arrived, so when that took less than TTL no message can have been
+    older than TTL when the daemon answered: the replay must be complete.
+    A machine too busy to do it in TTL seconds proves nothing either way
+    (either answer is then right), so the attempt is made again, on a
+    fresh channel, until one is within the TTL."""
+    TTL = 3
+    d = t.daemon(r, extra=["--history-ttl", str(TTL)], name="ttl%d" % TTL)
     c = r.client()
-    t0 = time.monotonic()
-    c.publish_many([("upload:tt", json.dumps({"n": i})) for i in range(3)])
+    within = None
+    deadline = time.monotonic() + 60 + 10 * TTL
+    attempt = 0
+    while within is None and time.monotonic() < deadline:
+        attempt += 1
+        path = "/events?upload=tt%d" % attempt
+        id0 = one_id(d, r, path, "upload:tt%d" % attempt)
+        t0 = time.monotonic()
+        c.publish_many([("upload:tt%d" % attempt, json.dumps({"n": i}))
+                        for i in range(3)])
+        s = d.resume(path, id0)
+        s.wait(lambda: len(s.events) >= 3 or reset_events(s), 2 * TTL)
+        took = time.monotonic() - t0
+        s.close()
+        got = [(e.event, payload_n(e)) for e in s.events]
+        if took < TTL:
+            within = (took, got)
+        else:
+            t.diag("(c ttl) attempt %d took %.2f s, over the TTL: again"
+                   % (attempt, took))
+    if not t.ok(within is not None, "(c ttl) a resume done within the TTL "
+                "of %d s (%d attempts)" % (TTL, attempt)):
+        d.stop()
+        return
+    took, got = within
+    t.eq(got, [(None, 0), (None, 1), (None, 2)],
+         "(c ttl) resume within the TTL (%.2f s after the PUBLISH): "
+         "complete replay, no reset" % took)
+
+    # No message comes to push them out: the daemon's own tick must.
+    t.ok(harness.wait_for(lambda: health(d).get("history_messages") == 0,
+                          TTL + 30, 0.1),
+         "(c ttl) with --history-ttl %d the history empties by itself "
+         "(/healthz history_messages 0, no new message published)" % TTL,
+         repr(health(d)))
+    t.ok(time.monotonic() - t0 >= TTL, "(c ttl) ...but not before the TTL")
     s = d.resume(path, id0)
-    s.wait_events(3, 2)
-    took = time.monotonic() - t0
+    check_reset(s, "history-exceeded", "(c ttl) the same resume after the "
+                "TTL", parse_id(id0)[0])
+    quiet(s, 0.2)
+    t.eq(message_events(s), [], "(c ttl) no partial replay after the reset")
     s.close()
-    if took < 0.7:
-        t.eq([payload_n(e) for e in s.events], [0, 1, 2],
-             "(c ttl) within the TTL: complete replay (%.2f s)" % took)
-    else:
-        t.skip("(c ttl) within the TTL: complete replay",
-               "machine too slow (%.2f s)" % took)
-    time.sleep(max(0, 2.2 - (time.monotonic() - t0)))
-    h = health(d)
-    t.eq(h.get("history_messages"), 0, "(c ttl) after 2.2 s with "
-         "--history-ttl 1 the history is empty, with no new message to push "
-         "it out (/healthz history_messages)")
-    s = d.resume(path, id0)
-    check_reset(s, "history-exceeded", "(c ttl) resume after the TTL", epoch)
-    s.close()
-    # the last message's id after the TTL: nothing missed, but that message
-    # is gone; the client missed nothing, so no reset is due
     c.close()
     d.stop()
 
@@ -469,7 +491,7 @@ def reasons_ids(r, d):
     for value, what in (("%s-%d" % (epoch, seq) + "0" * 200, "200-byte"),
                         ("%s-%d\0" % (epoch, seq), "NUL-carrying")):
         s = d.resume(path, value, query=True)
-        s.wait(lambda: s.status is not None and (s.events or s.eof), 2)
+        s.wait(lambda: s.status is not None and (s.events or s.eof), 10)
         st = s.status
         got = [(e.event, e.data) for e in s.events[:1]]
         t.ok((st == 200 and got == [("reset",
@@ -488,7 +510,7 @@ def reasons_ids(r, d):
                                                  "A" * 4086)):
         try:
             s = d.resume(path, value)
-            s.wait(lambda: s.status is not None and (s.events or s.eof), 5)
+            s.wait(lambda: s.status is not None and (s.events or s.eof), 10)
             st = s.status
             first = s.events[0] if s.events else None
             good = (st == 200 and first is not None and first.event == "reset"
@@ -573,13 +595,19 @@ def redis_outage():
     t.ok(not any(s.eof for s in streams),
          "(d) streams stay open while Redis is down")
     r.start()                 # returns once redis-server answers PING
+    # While Redis refuses, the daemon retries at most 1 s apart (README,
+    # "Redis outages"), so the reset comes about a second after Redis is
+    # back at worst; the rest of the bound is room for a busy machine.
+    # Under the 5 s backoff of other failures it would come up to 3 s
+    # after a 3 s outage.
+    bound = 4.0 if t.sanitized else 2.5
     t_up = time.monotonic()
-    harness.pump(streams, lambda: all(reset_events(s) for s in streams), 5)
+    harness.pump(streams, lambda: all(reset_events(s) for s in streams),
+                 bound + 5)
     lat = [reset_events(s)[0].time - t_up if reset_events(s) else None
            for s in streams]
     t.diag("(d) reset arrived %s s after redis-server answered PING"
            % ["%.3f" % x if x is not None else None for x in lat])
-    bound = 1.5 if t.sanitized else 1.0
     t.ok(all(x is not None and x <= bound for x in lat),
          "(d) every open stream gets event: reset within %.1f s of Redis "
          "answering again%s" % (bound, " (sanitizer build)"
@@ -641,13 +669,14 @@ def redis_outage():
     s.wait_events(1)
     id2 = s.events[0].id if s.events else id_before
     s.close()
-    t.ok(harness.wait_for(lambda: health(d).get("streams") == 0, 3),
+    t.ok(harness.wait_for(lambda: health(d).get("streams") == 0, 10),
          "(d2) no stream open")
     c.close()
     r.kill(signal.SIGKILL)
-    harness.wait_for(lambda: health(d).get("redis") == "down", 8, 0.05)
+    t.ok(harness.wait_for(lambda: health(d).get("redis") == "down", 15,
+                          0.05), "(d2) the daemon saw Redis go")
     r.start()
-    t.ok(harness.wait_for(lambda: health(d).get("redis") == "up", 5, 0.05),
+    t.ok(harness.wait_for(lambda: health(d).get("redis") == "up", 15, 0.05),
          "(d2) daemon reconnected to Redis")
     s = d.resume(paths[0], id2)
     rid = check_reset(s, "redis-outage", "(d2) resume from before an outage "

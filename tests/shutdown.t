@@ -2,14 +2,10 @@
 # SIGTERM with 3 streams open (one of them a real curl -N): every stream gets
 # a final retry: and a cleanly ended chunked body (curl exits 0); the daemon
 # exits 0 within 2 s and logs no error.
-import os
 import signal
-import sys
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+
+import harness
 
 t = harness.Test(require=("redis-server", "curl"))
 

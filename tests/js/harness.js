@@ -1,6 +1,7 @@
 'use strict';
 // Shared harness for the real-client tests (tests/eventsource.t,
-// tests/chromium.t): TAP output, a global timeout, a private redis-server and
+// chromium.t, demo.t, publishers.t, cors.t, tls.t, resume-clients.t): TAP
+// output, a global timeout, a private redis-server and
 // sserelay on free loopback ports in a temporary directory, a tiny RESP
 // client for PUBLISH, and loading npm modules from $SSERELAY_JS_MODULES
 // (a directory holding node_modules, filled by tests/js/install.sh; never
@@ -414,29 +415,145 @@ async function stopDaemonChecked(d, label, limitMs = 2000) {
   return r;
 }
 
-// Headless Debian Chromium (CHROMIUM, default /usr/bin/chromium) with the
-// flags tests/chromium.t uses, in a persistent profile under dir, HOME
-// and XDG dirs there too; extraArgs are appended.  Closed at cleanup.
-// Skips (or fails under SSERELAY_REQUIRE_ALL=1) without Chromium or
-// playwright-core.
-async function launchChromium(dir, { extraArgs = [] } = {}) {
+// ---- headless Chromium -----------------------------------------------------
+
+// The one way the tests start a browser (tests/chromium.t, demo.t, cors.t,
+// tls.t, resume-clients.t): Debian's Chromium (CHROMIUM, default
+// /usr/bin/chromium) driven by npm playwright-core, which downloads no
+// browser of its own.
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+  '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-dev-shm-usage', '--disable-breakpad'];
+
+function chromiumPath() {
   const exe = process.env.CHROMIUM || '/usr/bin/chromium';
-  if (!fs.existsSync(exe)) skipAll(`${exe} not found (apt-get install chromium)`);
+  return fs.existsSync(exe) ? exe : null;
+}
+
+// For a test that needs a browser: skips (fails under
+// SSERELAY_REQUIRE_ALL=1) now, before anything starts, without Chromium
+// or playwright-core.
+function requireChromium() {
+  const exe = chromiumPath();
+  if (!exe) skipAll(`${process.env.CHROMIUM || '/usr/bin/chromium'} not found (apt-get install chromium)`);
+  loadModule('playwright-core');
+  return exe;
+}
+
+// Launches Chromium with CHROMIUM_FLAGS (extraArgs appended) in a fresh
+// profile (--user-data-dir, a new directory under dir at each launch),
+// HOME and XDG dirs there too; contextOptions go to playwright (e.g. a
+// viewport).  Closed at cleanup or on the global timeout.
+async function launchChromium(dir, { extraArgs = [], contextOptions = {} } = {}) {
+  const exe = requireChromium();
   const { chromium } = loadModule('playwright-core');
-  const home = path.join(dir, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  const context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
+  const home = fs.mkdtempSync(path.join(dir, 'chromium-home-'));
+  const profile = fs.mkdtempSync(path.join(dir, 'chromium-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    ...contextOptions,
     executablePath: exe,
     headless: true,
     timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', '--disable-breakpad', ...extraArgs],
+    args: [...CHROMIUM_FLAGS, ...extraArgs],
     env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') },
   });
   onCleanup(() => context.close());
   onTimeout(() => { context.close().catch(() => {}); });
+  diag(`headless Chromium ${context.browser() ? context.browser().version() : ''} (${exe})`);
   return context;
+}
+
+// The context's first page, with its console and errors recorded
+// (page.consoleLines, page.pageErrors, page.requests) and /favicon.ico
+// answered 204 so that it does not reach the daemon.
+async function openPage(context, { first = true } = {}) {
+  const page = (first && context.pages()[0]) || await context.newPage();
+  page.consoleLines = [];
+  page.pageErrors = [];
+  page.requests = [];
+  page.on('console', (m) => page.consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => {
+    page.pageErrors.push(e.message);
+    page.consoleLines.push(`pageerror: ${e.message}`);
+  });
+  page.on('request', (r) => page.requests.push(r.url()));
+  await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
+  return page;
+}
+
+// ---- npm eventsource -------------------------------------------------------
+
+// A fetch for `new EventSource(url, { fetch })` that records each
+// connection attempt in `attempts`: its Last-Event-ID, status, headers,
+// and the raw body as it arrives (a.raw; a.ended once it ended cleanly).
+function fetchSpy(attempts) {
+  return async (input, init) => {
+    const hdrs = new Headers(init && init.headers);
+    const a = { t: Date.now(), url: String(input), lastEventId: hdrs.get('last-event-id'), raw: '', ended: false };
+    attempts.push(a);
+    const res = await fetch(input, init);
+    a.status = res.status;
+    a.contentType = res.headers.get('content-type');
+    a.cacheControl = res.headers.get('cache-control');
+    if (!res.body) return res;
+    const [mine, copy] = res.body.tee();
+    (async () => {
+      const dec = new TextDecoder();
+      try {
+        for await (const chunk of copy) a.raw += dec.decode(chunk, { stream: true });
+        a.ended = true;
+      } catch (e) { a.readError = e.message; }
+    })();
+    return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+}
+
+// ---- the example publishers (tests/demo.t, tests/publishers.t) -------------
+
+const EXAMPLES = path.resolve(process.env.TESTS_SRCDIR || __dirname, '..', 'examples');
+const PYTHON = '/usr/bin/python3'; // Debian's, the one python3-redis is for
+
+function inPath(prog, extraDirs = []) {
+  for (const d of [...extraDirs, ...(process.env.PATH || '').split(':')]) {
+    const p = path.join(d || '.', prog);
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (_) { /* next */ }
+  }
+  return null;
+}
+
+// Checks what the publishers need: the files in examples/ (a failure, not
+// a skip: they are part of the source tree), redis-cli (usually next to
+// the redis-server the tests use), /usr/bin/python3 with redis-py, npm
+// redis.  Returns { run(file, args, env) } which runs one publisher,
+// resolving with { code, signal, output }.
+function examplePublishers(files) {
+  for (const f of files) {
+    if (!fs.existsSync(path.join(EXAMPLES, f))) {
+      process.stdout.write(`not ok 1 - ${path.join(EXAMPLES, f)} is missing (TESTS_SRCDIR=${process.env.TESTS_SRCDIR || ''})\n1..1\n`);
+      process.exit(1);
+    }
+  }
+  const redisDir = process.env.REDIS_SERVER ? path.dirname(process.env.REDIS_SERVER) : null;
+  const redisCli = inPath('redis-cli', redisDir ? [redisDir] : []);
+  if (!redisCli) skipAll('redis-cli not found (apt-get install redis-tools)');
+  if (require('child_process').spawnSync(PYTHON, ['-c', 'import redis'], { stdio: 'ignore' }).status !== 0) {
+    skipAll(`${PYTHON} cannot import redis (apt-get install python3-redis)`);
+  }
+  loadModule('redis'); // publish.js needs it: skip or fail here, not later
+  const nodeModules = path.join(path.resolve(process.env.SSERELAY_JS_MODULES), 'node_modules');
+  let runs = 0;
+  return {
+    redisCli,
+    run(file, args, env) {
+      const cmd = { 'publish.sh': '/bin/sh', 'publish.py': PYTHON, 'publish.js': process.execPath }[file];
+      const child = spawnLogged(cmd, [path.join(EXAMPLES, file), ...args], `${file}.${++runs}.log`, {
+        env: { ...env, PATH: `${path.dirname(redisCli)}:${process.env.PATH || ''}`, NODE_PATH: nodeModules },
+      });
+      // a publisher that hangs is killed (and then fails its test)
+      const timer = setTimeout(() => { try { process.kill(child.pid, 'SIGKILL'); } catch (_) { /* gone */ } }, 30000);
+      return child.exited.then((r) => { clearTimeout(timer); return { ...r, output: child.output }; });
+    },
+  };
 }
 
 // "id: <8 hex epoch>-<decimal seq>"
@@ -449,6 +566,8 @@ module.exports = {
   ok, is, diag, run, finish, skipAll, requireAll, loadModule, makeTmpDir,
   onCleanup, onTimeout, sleep, waitFor, freePort, spawnLogged, stopChild, tail,
   Resp, startRedis, startDaemon, stopDaemonChecked, waitStreams, healthz, httpGet,
-  checkPrerequisites, sanitizerReports, parseId, launchChromium,
+  checkPrerequisites, sanitizerReports, parseId,
+  chromiumPath, requireChromium, launchChromium, openPage, fetchSpy,
+  EXAMPLES, PYTHON, inPath, examplePublishers,
   get tmpDir() { return tmpDir; },
 };

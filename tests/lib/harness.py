@@ -2,10 +2,6 @@
 
 Each tests/*.t script does:
 
-    import os, sys
-    sys.dont_write_bytecode = True
-    sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-        or os.path.dirname(os.path.abspath(__file__)), "lib"))
     import harness
 
     t = harness.Test()
@@ -31,7 +27,13 @@ What it provides:
 
 Environment: SSERELAY (daemon binary), REDIS_SERVER (redis-server path),
 TESTS_SRCDIR, SSERELAY_REQUIRE_ALL (missing programs fail instead of skip),
-SSERELAY_TEST_KEEP (keep the temporary directory).
+SSERELAY_TEST_KEEP (keep the temporary directory).  make check sets
+PYTHONPATH to this directory (Makefile.am, AM_TESTS_ENVIRONMENT) and
+PYTHONDONTWRITEBYTECODE, so that nothing is written into the source tree;
+by hand, from a build directory:
+
+    PYTHONPATH=$srcdir/tests/lib PYTHONDONTWRITEBYTECODE=1 \
+        SSERELAY=src/sserelay $srcdir/tests/curl.t
 """
 
 import atexit
@@ -110,6 +112,21 @@ def parse_id(s):
     if not m:
         return None
     return m.group(1), int(m.group(2))
+
+
+def seq_of(event_id):
+    """'0badf00d-42' -> 42, or None for anything that is not an id."""
+    p = parse_id(event_id)
+    return p[1] if p else None
+
+
+def payload_n(e):
+    """The "n" of an event whose payload is the JSON {"n": ...} (as the
+    tests publish it), or None."""
+    try:
+        return e.json()["data"]["n"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 _sanitized = {}
