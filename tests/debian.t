@@ -32,8 +32,10 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
@@ -52,7 +54,8 @@ CONF = ETC + "/sserelay.conf"
 UNIT = "/lib/systemd/system/sserelay.service"
 WANTS = "/etc/systemd/system/multi-user.target.wants/sserelay.service"
 DOC = "/usr/share/doc/sserelay"
-LOCK = "/run/lock/sserelay-debian.t.lock"
+LOCK = os.path.join("/run/lock" if os.path.isdir("/run/lock")
+                    else tempfile.gettempdir(), "sserelay-debian.t.lock")
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
 APT_OPTS = ["-y", "-q", "-o", "DPkg::Lock::Timeout=900"]
 
@@ -86,9 +89,13 @@ def run(args, timeout=120, env=None, cwd=None, log=None):
 
 
 def dpkg_status():
-    """dpkg's status of sserelay ('install ok installed', ...) or None."""
+    """dpkg's status of sserelay ('install ok installed', 'deinstall ok
+    config-files', ...), or None when it is not on the machine at all."""
     rc, out = run(["dpkg-query", "-W", "-f=${Status}", PKG])
-    return out.strip() if rc == 0 and out.strip() else None
+    out = out.strip()
+    if rc != 0 or not out or out.endswith(" not-installed"):
+        return None
+    return out
 
 
 def helper_state():
@@ -114,7 +121,8 @@ def snapshot():
     """Everything the package may leave behind."""
     s = {p: os.path.lexists(p) for p in
          (ETC, BIN, "/usr/sbin/sserelay", UNIT, "/usr/lib/systemd/system/"
-          "sserelay.service", WANTS, DOC, "/usr/share/man/man8/sserelay.8.gz",
+          "sserelay.service", "/etc/systemd/system/sserelay.service", WANTS,
+          DOC, "/usr/share/man/man8/sserelay.8.gz",
           "/usr/share/man/man5/sserelay.conf.5.gz")}
     s["dpkg status"] = dpkg_status()
     s["deb-systemd-helper state"] = helper_state()
@@ -212,29 +220,41 @@ def preconditions():
 
 def take_lock():
     """One run at a time on this machine: each installs and purges the same
-    package."""
+    package.  The lock goes with the process (the fd is not inherited)."""
     fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + 1800
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                t._plan_fail("another tests/debian.t held %s for 30 minutes"
-                             % LOCK)
-            time.sleep(1)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        t.diag("waiting for another tests/debian.t (%s)" % LOCK)
+
+    def too_long(signum, frame):
+        raise TimeoutError()
+    old = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(1800)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except TimeoutError:
+        t._plan_fail("another tests/debian.t held %s for 30 minutes" % LOCK)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    return fd
 
 
 def main():
     preconditions()
     take_lock()
     before = snapshot()
-    if before["dpkg status"] is not None or before[ETC] or before[BIN]:
-        t._skip_all("sserelay is already on this machine (dpkg: %s; %s: %s; "
-                    "%s: %s): not touching it" % (before["dpkg status"], ETC,
-                                                  before[ETC], BIN,
-                                                  before[BIN]))
+    there = sorted(k for k, v in before.items()
+                   if v and k != "accounts")
+    if there:
+        # an installed package, a make install --prefix=/usr, a unit
+        # copied by hand...: the install and purge would change them
+        what = ("the package is installed (dpkg: %s)" % before["dpkg status"]
+                if before["dpkg status"] else "found " + ", ".join(there))
+        t._skip_all("sserelay is already on this machine (%s): not "
+                    "touching it" % what)
     # _apt, which apt-get install ./x.deb reads the file as, must reach it
     os.chmod(t.tmp, 0o755)
 
