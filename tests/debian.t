@@ -290,11 +290,14 @@ def main():
         return
     rc, out = run(["grep", "-E", r"^(PASS|FAIL|ERROR|# TOTAL|# PASS)",
                    t.path("dpkg-buildpackage.log")])
-    t.ok(re.search(r"^# TOTAL: [1-9]", out, re.M)
-         and re.search(r"^PASS: tests/unit/", out, re.M)
-         and not re.search(r"^PASS: tests/[^u]", out, re.M),
-         "the build ran the unit tests and only them",
-         "\n".join(out.splitlines()[-5:]))
+    if "nocheck" in env["DEB_BUILD_OPTIONS"].split():
+        t.skip("the build ran the unit tests", "DEB_BUILD_OPTIONS=nocheck")
+    else:
+        t.ok(re.search(r"^# TOTAL: [1-9]", out, re.M)
+             and re.search(r"^PASS: tests/unit/", out, re.M)
+             and not re.search(r"^(PASS|FAIL|ERROR): tests/[^u]", out, re.M),
+             "the build ran the unit tests and only them",
+             "\n".join(out.splitlines()[-5:]))
     rc, out = run(["lintian", "--fail-on", "error", changes], timeout=600)
     tags = [line for line in out.splitlines() if re.match(r"^[EWIPX]: ", line)]
     t.ok(rc == 0 and not [x for x in tags if x.startswith("E: ")],
