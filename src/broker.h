@@ -17,6 +17,14 @@ struct hub;
 struct mailbox;
 struct broker;
 
+/*
+ * Before the thread starts, what can be known wrong at once: a master name
+ * no reachable sentinel knows, a cluster seed that is no cluster node.
+ * Unreachable servers are not an error (they may be starting): the broker
+ * retries them.  0, or -1 with err.  Blocks up to --redis-timeout per
+ * server asked.
+ */
+int		 broker_check(const struct config *, char *err, size_t errlen);
 /* the mailbox is the caller's; broker_stop() uses it to wake the thread */
 struct broker	*broker_start(const struct config *, struct hub *,
 		    struct mailbox *, char *err, size_t errlen);

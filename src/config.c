@@ -75,6 +75,11 @@ config_free(struct config *c)
 	free(c->config_file);
 	free(c->redis);
 	free(c->metrics_listen);
+	if (c->sentinel_password != NULL) {
+		explicit_bzero(c->sentinel_password,
+		    strlen(c->sentinel_password));
+		free(c->sentinel_password);
+	}
 	memset(c, 0, sizeof(*c));
 }
 
@@ -209,32 +214,30 @@ bad:
 }
 
 /*
- * The first line of the password file, into the URL's password.  The
- * file's bytes are wiped whatever happens.
+ * The first line of a password file (--opt) into *dst, replacing what was
+ * there.  The file's bytes are wiped whatever happens.
  */
 static int
-config_read_password_file(struct config *c, const char *path, char *err,
-    size_t errlen)
+config_read_password_file(const char *opt, const char *path, char **dst,
+    char *err, size_t errlen)
 {
 	char	 emsg[CONFIG_ERRLEN], *buf;
 	size_t	 len, n;
 
 	if ((buf = secret_read_file(path, CONFIG_PASSWORD_FILE_MAX, &len, emsg,
 	    sizeof(emsg))) == NULL)
-		return options_err(err, errlen, "--redis-password-file: %s",
-		    emsg);
+		return options_err(err, errlen, "--%s: %s", opt, emsg);
 	if ((n = strcspn(buf, "\r\n")) == 0) {
 		secret_free(buf, len);
-		return options_err(err, errlen, "--redis-password-file: %s: "
-		    "empty password", path);
+		return options_err(err, errlen, "--%s: %s: empty password",
+		    opt, path);
 	}
 	buf[n] = '\0';
-	if (c->redis_url.password != NULL) {
-		explicit_bzero(c->redis_url.password,
-		    strlen(c->redis_url.password));
-		free(c->redis_url.password);
+	if (*dst != NULL) {
+		explicit_bzero(*dst, strlen(*dst));
+		free(*dst);
 	}
-	c->redis_url.password = config_strdup(buf);
+	*dst = config_strdup(buf);
 	secret_free(buf, len);
 	return 0;
 }
@@ -540,8 +543,27 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 		BAD("--tls-cert and --tls-key go together");
 	if (c->subscribe_linger_s == UINT_MAX)
 		c->subscribe_linger_s = c->history_ttl_s;
+	if (c->redis_sentinel != NULL && c->redis_cluster != NULL)
+		BAD("--redis-sentinel and --redis-cluster exclude each other");
+	/* the master's name and the sentinels' password wait for sentinels */
+	if (c->redis_sentinel != NULL && c->redis_sentinel_master == NULL)
+		BAD("--redis-sentinel needs --redis-sentinel-master");
+	if ((c->redis_sentinel != NULL || c->redis_cluster != NULL) &&
+	    c->redis_url.is_unix)
+		BAD("--redis: a unix socket URL cannot name a Sentinel master "
+		    "or a Cluster (its password and db still apply)");
+	if (c->redis_cluster != NULL && c->redis_url.db != 0)
+		BAD("--redis: a Redis Cluster has database 0 only");
+	/* sharded pub/sub has no patterns: a cluster is exact */
+	if (c->redis_cluster != NULL)
+		c->subscribe_exact = 1;
+	if (c->sentinel_password_file != NULL && config_read_password_file(
+	    "redis-sentinel-password-file", c->sentinel_password_file,
+	    &c->sentinel_password, err, errlen) == -1)
+		return CONFIG_ERROR;
 	if (c->password_file != NULL) {
-		if (config_read_password_file(c, c->password_file, err,
+		if (config_read_password_file("redis-password-file",
+		    c->password_file, &c->redis_url.password, err,
 		    errlen) == -1)
 			return CONFIG_ERROR;
 	} else if (c->redis_url.password == NULL &&

@@ -47,6 +47,12 @@ struct config {
 	char		*redis;			/* URL as shown: no password */
 	struct redis_url redis_url;
 	char		*password_file;
+	char		*redis_sentinel;	/* HOST:PORT list; NULL: none */
+	char		*redis_sentinel_master;
+	char		*sentinel_password_file;
+	char		*sentinel_password;	/* read from that file */
+	char		*redis_cluster;		/* seed list; NULL: none */
+	int		 cluster_classic;	/* --cluster-pubsub classic */
 	_Atomic unsigned redis_timeout_ms;	/* connect + PING deadline */
 	_Atomic unsigned poll_ms;		/* get_message timeout */
 	unsigned	 threads;

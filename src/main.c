@@ -97,6 +97,12 @@ main(int argc, char **argv)
 	}
 	if (cfg.config_loaded)
 		log_info("configuration read from %s", cfg.config_file);
+	/* a master name no sentinel knows is a mistake to say now */
+	if (broker_check(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sserelay: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -129,8 +135,14 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	log_info("sserelay %s: redis %s, format %s, heartbeat %u ms, "
-	    "ring %u", PACKAGE_VERSION, cfg.redis,
+	log_info("sserelay %s: redis %s%s%s, %s subscriptions, format %s, "
+	    "heartbeat %u ms, ring %u", PACKAGE_VERSION,
+	    cfg.redis_cluster != NULL ? "cluster " : cfg.redis_sentinel !=
+	    NULL ? "sentinels " : "", cfg.redis_cluster != NULL ?
+	    cfg.redis_cluster : cfg.redis_sentinel != NULL ?
+	    cfg.redis_sentinel : cfg.redis, cfg.redis_cluster != NULL ?
+	    (cfg.cluster_classic ? " (classic pub/sub)" : " (sharded pub/sub)") :
+	    "", cfg.subscribe_exact ? "exact" : "pattern",
 	    cfg.format == FRAME_FORMAT_RAW ? "raw" : "json", cfg.heartbeat_ms,
 	    cfg.ring_size);
 

@@ -54,6 +54,9 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 &&
 static const char *const options_formats[] = { "json", "raw", NULL };
 static const char *const options_auths[] = { "none", "jwt", NULL };
 static const char *const options_subscribes[] = { "pattern", "exact", NULL };
+static const char *const options_cluster_pubsubs[] = {
+	"sharded", "classic", NULL
+};
 static const char *const options_log_levels[] = {
 	"error", "warn", "info", "debug", NULL
 };
@@ -96,6 +99,27 @@ static const struct options_entry options_entries[] = {
 	  .flags = OPTIONS_NODIFF, OPTIONS_FIELD(password_file),
 	  .arg = "FILE",
 	  .help = "read the Redis password from FILE's first line" },
+	{ .name = "redis-sentinel", .type = OPTIONS_LIST,
+	  OPTIONS_FIELD(redis_sentinel), .def = "none",
+	  .arg = "HOST:PORT,...",
+	  .help = "ask these Redis Sentinels where the master is, instead of "
+	  "connecting to --redis's host (whose password and db apply)" },
+	{ .name = "redis-sentinel-master", .type = OPTIONS_STRING,
+	  OPTIONS_FIELD(redis_sentinel_master), .arg = "NAME",
+	  .help = "the master's name at the sentinels" },
+	{ .name = "redis-sentinel-password-file", .type = OPTIONS_STRING,
+	  OPTIONS_FIELD(sentinel_password_file), .arg = "FILE",
+	  .help = "the sentinels' own password, from FILE's first line" },
+	{ .name = "redis-cluster", .type = OPTIONS_LIST,
+	  OPTIONS_FIELD(redis_cluster), .def = "none",
+	  .arg = "HOST:PORT,...",
+	  .help = "seed nodes of a Redis Cluster (implies --subscribe exact; "
+	  "--redis's password applies)" },
+	{ .name = "cluster-pubsub", .type = OPTIONS_CHOICE,
+	  OPTIONS_FIELD(cluster_classic), .choices = options_cluster_pubsubs,
+	  .def = "sharded",
+	  .help = "sharded: SSUBSCRIBE on each channel's primary (publish "
+	  "with SPUBLISH); classic: SUBSCRIBE on one node (PUBLISH)" },
 	{ .name = "redis-timeout", .type = OPTIONS_MSEC,
 	  .flags = OPTIONS_LIVE, OPTIONS_FIELD(redis_timeout_ms),
 	  .min = 100, .max = 600000, .def = "3000", .arg = "MS",

@@ -120,6 +120,8 @@ def key_files():
     startup does)."""
     files = {
         "redis-password-file": write("redis-password", "secret\n"),
+        "redis-sentinel-password-file": write("sentinel-password",
+                                              "sentinel-secret\n"),
         "jwt-secret": write("jwt.secret", "0123456789abcdef0123456789abcdef\n"),
     }
     pub, crt, key = (t.path(n) for n in ("jwt-public.pem", "tls.crt",

@@ -3,8 +3,9 @@
 # streams, lets go of them once their linger has passed, and never tells a
 # stream it missed nothing when it could have.
 #
-# - two instances on one Redis: each receives only its own streams'
-#   channels (its redis_messages counter, PUBSUB NUMSUB);
+# - two instances on one Redis behind HAProxy (examples/haproxy.cfg): each
+#   receives only its own streams' channels (its redis_messages counter,
+#   PUBSUB NUMSUB);
 # - 1,000 connect/disconnect cycles leave no subscription behind once the
 #   linger has passed (PUBSUB CHANNELS, the daemon's redis_channels gauge);
 # - a resume within the linger replays exactly; across an unsubscribed gap
@@ -16,13 +17,14 @@
 #   the open streams get the reset redis-outage;
 # - /healthz and /metrics count channels and commands; --subscribe
 #   pattern (the default) still PSUBSCRIBEs.
-import json
+import os
 import signal
 import time
 
 import harness
+import topology
 
-t = harness.Test()
+t = harness.Test(require=("redis-server", "haproxy"))
 
 
 def numsub(c, *channels):
@@ -44,32 +46,42 @@ def two_instances(r):
     c = r.client()
     a = exact(r, "inst-a")
     b = exact(r, "inst-b")
-    sa = a.stream("/events?user=alice&upload=ua")
-    sb = b.stream("/events?user=bob")
-    harness.pump([sa, sb], lambda: sa.opened and sb.opened, 10)
-    t.ok(sa.opened and sb.opened, "a stream opened on each instance")
-    t.eq(numsub(c, "user:alice", "upload:ua", "user:bob", "user:carol"),
-         {"user:alice": 1, "upload:ua": 1, "user:bob": 1, "user:carol": 0},
-         "Redis has each instance on its own streams' channels only")
-    t.eq(c.cmd("PUBSUB", "NUMPAT"), 0, "and no pattern subscription at all")
-    for i in range(20):
-        c.publish("user:alice", "a%d" % i)
-        c.publish("user:bob", "b%d" % i)
-        c.publish("user:carol", "c%d" % i)   # nobody's
-    harness.pump([sa, sb], lambda: len(sa.events) >= 20 and
-                 len(sb.events) >= 20, 10)
-    t.eq([e.json()["data"] for e in sa.events], ["a%d" % i for i in range(20)],
-         "instance A's stream got alice's messages")
-    t.eq([e.json()["data"] for e in sb.events], ["b%d" % i for i in range(20)],
-         "instance B's stream got bob's messages")
+    with open(os.path.join(os.environ["TESTS_SRCDIR"], "..", "examples",
+                           "haproxy.cfg")) as f:
+        hp = topology.HAProxy(t, [a.port, b.port], config=f.read())
+    users = ["h%d" % i for i in range(6)]
+    ss = []
+    for u in users:
+        s = harness.SSEStream(hp.port, "/events?user=%s&upload=%s-up" %
+                              (u, u))
+        t.ok(s.wait_opened(10), "stream for %s opened through HAProxy" % u)
+        ss.append(s)
     ha, hb = a.healthz()[1], b.healthz()[1]
-    t.eq((ha["redis_messages"], hb["redis_messages"]), (20, 20),
-         "each instance received only its own 20 messages of the 60 "
-         "published (redis_messages)")
-    t.eq((ha["redis_channels"], hb["redis_channels"]), (2, 1),
-         "redis_channels: 2 on A, 1 on B")
-    sa.close()
-    sb.close()
+    t.eq((ha["streams"], hb["streams"]), (3, 3),
+         "HAProxy spread the 6 streams, 3 on each instance")
+    chans = ["user:%s" % u for u in users] + ["upload:%s-up" % u
+                                              for u in users]
+    t.eq(numsub(c, *chans), {ch: 1 for ch in chans},
+         "each of the 12 channels is subscribed once, by one instance")
+    t.eq((ha["redis_channels"], hb["redis_channels"]), (6, 6),
+         "6 channels on each instance: its own streams' only")
+    t.eq(c.cmd("PUBSUB", "NUMPAT"), 0, "and no pattern subscription at all")
+    for i in range(10):
+        for u in users:
+            c.publish("user:%s" % u, "%s-%d" % (u, i))
+        c.publish("user:nobody", "x%d" % i)   # no stream anywhere
+    harness.pump(ss, lambda: all(len(s.events) >= 10 for s in ss), 10)
+    t.ok(all([e.json()["data"] for e in s.events] ==
+             ["%s-%d" % (u, i) for i in range(10)]
+             for u, s in zip(users, ss)),
+         "every stream got its 10 messages, in order")
+    ha, hb = a.healthz()[1], b.healthz()[1]
+    t.eq((ha["redis_messages"], hb["redis_messages"]), (30, 30),
+         "each instance received only its own streams' 30 messages of the "
+         "70 published (redis_messages)")
+    for s in ss:
+        s.close()
+    hp.stop()
     a.stop()
     b.stop()
     c.close()

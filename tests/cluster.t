@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+# --redis-cluster: sharded pub/sub on a real Redis Cluster of 3 primaries
+# and 3 replicas (tests/lib/topology.py).
+#
+# - streams on channels in every primary's slots receive SPUBLISHed events,
+#   each channel SSUBSCRIBEd on its own primary only (PUBSUB SHARDNUMSUB);
+# - a primary killed: its replica is promoted and delivery on its channels
+#   resumes, the streams on them told with a reset (redis-outage); streams
+#   on other primaries never notice;
+# - a slot moved to another primary while a stream listens: the
+#   subscription follows (Redis pushes sunsubscribe), the stream gets its
+#   reset and then the next message;
+# - --cluster-pubsub classic: one node, SUBSCRIBE, and a plain PUBLISH on
+#   any node reaches the stream;
+# - bad input: a seed that is no cluster node is a startup error (exit 1);
+#   unreachable seeds are logged and retried, never a crash.
+import subprocess
+import time
+
+import harness
+import topology
+
+t = harness.Test(require=("redis-server", "redis-cli"))
+
+
+def shardnumsub(port, *channels):
+    r = topology.one_cmd(port, "PUBSUB", "SHARDNUMSUB", *channels)
+    return {r[i].decode(): r[i + 1] for i in range(0, len(r), 2)}
+
+
+def daemon(cl, name, extra=()):
+    return t.daemon(None, extra=["--redis-cluster", ",".join(cl.seeds()),
+                                 "--heartbeat", "0.5"] + list(extra),
+                    name=name, no_redis_arg=True)
+
+
+def reasons(s):
+    return [e.json().get("reason") for e in harness.reset_events(s)]
+
+
+def data(s):
+    return [e.json().get("data") for e in harness.message_events(s)]
+
+
+def sharded(cl):
+    cc = topology.ClusterClient(cl.seeds())
+    d = daemon(cl, "sharded")
+    prims = cl.primaries()
+    # a user channel on every primary, three streams each
+    users = {}
+    for p in prims:
+        ch = cl.channel_on(p, "user:u")
+        users[p] = ch[len("user:"):]
+    streams = {p: [d.stream("/events?user=%s" % users[p]) for _ in range(3)]
+               for p in prims}
+    every = [s for ss in streams.values() for s in ss]
+    harness.pump(every, lambda: all(s.opened for s in every), 20)
+    t.ok(all(s.opened for s in every),
+         "9 streams open, 3 on a channel of each of the 3 primaries")
+    for p in prims:
+        ch = "user:" + users[p]
+        others = [q for q in prims if q != p]
+        t.eq((shardnumsub(p, ch)[ch], [shardnumsub(q, ch)[ch]
+                                       for q in others]), (1, [0, 0]),
+             "%s is SSUBSCRIBEd on its own primary (%d) only" % (ch, p))
+    for p in prims:
+        t.eq(cc.spublish("user:" + users[p], "hello-%d" % p), 1,
+             "SPUBLISH on %d's channel reaches the daemon: one "
+             "subscription for its 3 streams" % p)
+    harness.pump(every, lambda: all(data(s) for s in every), 10)
+    t.ok(all(data(s) == ["hello-%d" % p] for p in prims for s in streams[p]),
+         "every stream got exactly its channel's message")
+    h = d.healthz()[1]
+    t.eq((h["status"], h["redis_channels"]), ("ok", 3),
+         "/healthz ok, 3 channels subscribed")
+    return d, cc, prims, users, streams
+
+
+def failover(cl, d, cc, prims, users, streams):
+    victim = prims[0]
+    t0 = time.monotonic()
+    cl.kill_primary(victim)
+    new = cl.wait_failover(victim, timeout=60)
+    t.diag("cluster failover of %d -> %d took %.2f s"
+           % (victim, new, cl.failover_seconds))
+    ch = "user:" + users[victim]
+    ss = streams[victim]
+    got = {}
+
+    def delivered():
+        for s in ss:
+            s.recv_once()
+        n = cc.spublish(ch, "after")
+        got["n"] = n
+        return n == 1
+    t.ok(harness.wait_for(delivered, 60, 0.1),
+         "after the failover the daemon subscribes on the promoted replica "
+         "(SPUBLISH there reaches it)", "last SPUBLISH count %r" % got)
+    resumed = time.monotonic() - t0
+    t.diag("delivery on the failed primary's channel resumed %.2f s after "
+           "the kill (failover itself %.2f s)" % (resumed,
+                                                   cl.failover_seconds))
+    harness.pump(ss, lambda: all("after" in data(s) for s in ss), 10)
+    t.ok(all("after" in data(s) for s in ss),
+         "the streams on it get messages again")
+    t.ok(all(reasons(s) == ["redis-outage"] for s in ss),
+         "each was told once: reset redis-outage", repr([reasons(s)
+                                                          for s in ss]))
+    calm = [s for p in prims[1:] for s in streams[p]]
+    for s in calm:
+        s.recv_once()
+    t.ok(all(reasons(s) == [] and not s.eof for s in calm),
+         "streams on the other primaries got no reset and stayed open")
+    return new
+
+
+def move(cl, d, cc, prims, users, streams):
+    p = prims[1]
+    ch = "user:" + users[p]
+    slot = topology.keyslot(ch)
+    to = prims[2]
+    ss = streams[p]
+    cl.move_slot(slot, to)
+    t.ok(harness.wait_for(lambda: shardnumsub(to, ch)[ch] == 1, 20, 0.05),
+         "slot %d moved from %d to %d: the subscription follows" %
+         (slot, p, to))
+    t.eq(cc.spublish(ch, "moved"), 1, "SPUBLISH on the new primary reaches "
+         "the daemon")
+    harness.pump(ss, lambda: all("moved" in data(s) for s in ss), 10)
+    t.ok(all("moved" in data(s) for s in ss), "and its streams")
+    t.ok(all(reasons(s) == ["redis-outage"] for s in ss),
+         "each told once that it may have missed messages during the move",
+         repr([reasons(s) for s in ss]))
+
+
+def classic(cl):
+    d = daemon(cl, "classic", ["--cluster-pubsub", "classic"])
+    s = d.stream("/events?user=cl&upload=cu")
+    t.ok(s.wait_opened(15), "classic: a stream opens")
+    # PUBLISH on any node goes over the cluster bus to all of them
+    node = cl.primaries()[-1]
+    t.ok(harness.wait_for(lambda: topology.one_cmd(node, "PUBLISH",
+                                                   "user:cl", "x") >= 0 and
+                          s.wait(lambda: data(s), 0.2), 15),
+         "a plain PUBLISH on %d reaches the stream" % node)
+    t.eq(data(s)[:1], ["x"], "the message")
+    s.close()
+    d.stop()
+
+
+def bad_input(cl):
+    r = t.redis()
+    p = subprocess.run([t.sserelay, "-c", "/dev/null", "--listen",
+                        "127.0.0.1:%d" % harness.free_port(),
+                        "--redis-cluster", "127.0.0.1:%d" % r.port],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    err = p.stderr.decode(errors="replace")
+    t.eq(p.returncode, 1, "a seed that is no cluster node: exit 1")
+    t.ok("--redis-cluster" in err and "not a cluster node" in err,
+         "naming the option and why", err)
+    dead = "127.0.0.1:%d,127.0.0.1:%d" % (harness.free_port(),
+                                         harness.free_port())
+    d = t.daemon(None, extra=["--redis-cluster", dead], name="deadseeds",
+                 no_redis_arg=True, wait_redis=False)
+    t.ok(d.wait_log(r"warn redis: cannot read the cluster map from", 15),
+         "unreachable seeds: a log line, and retries")
+    t.eq(d.healthz()[0], 503, "/healthz 503 meanwhile")
+    t.ok(d.running(), "the daemon keeps running")
+    d.stop()
+
+
+def main():
+    cl = topology.Cluster(t)
+    bad_input(cl)
+    d, cc, prims, users, streams = sharded(cl)
+    failover(cl, d, cc, prims, users, streams)
+    move(cl, d, cc, prims, users, streams)
+    for ss in streams.values():
+        for s in ss:
+            s.close()
+    d.stop()
+    classic(cl)
+    cc.close()
+
+
+t.run(main)
