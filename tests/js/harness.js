@@ -481,6 +481,39 @@ async function openPage(context, { first = true } = {}) {
   return page;
 }
 
+// ---- a test CA and a server certificate ------------------------------------
+
+// Makes, with openssl in dir, a test CA (ca.pem) and a server certificate
+// for 127.0.0.1 (IP SAN) and localhost signed by it (server.pem,
+// server.key).  Returns the paths and `spki`, base64(sha256(SPKI DER)) of
+// the server key: what Chromium's --ignore-certificate-errors-spki-list
+// takes to trust this one key (not a blanket --ignore-certificate-errors).
+// Throws (with openssl's stderr) when openssl fails.
+function makeTestPki(dir) {
+  const { execFileSync } = require('child_process');
+  const openssl = (args, input) => execFileSync('openssl', args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+    '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=sserelay test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  fs.writeFileSync(path.join(dir, 'server.ext'), [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '',
+  ].join('\n'));
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'server.key',
+    '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+    '-CAcreateserial', '-sha256', '-days', '2', '-out', 'server.pem', '-extfile', 'server.ext']);
+  const pub = openssl(['x509', '-in', 'server.pem', '-pubkey', '-noout']);
+  const der = openssl(['pkey', '-pubin', '-outform', 'der'], pub);
+  const spki = openssl(['dgst', '-sha256', '-binary'], der).toString('base64');
+  return {
+    ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), spki,
+  };
+}
+
 // ---- headless Firefox ESR ----------------------------------------------------
 
 // The one way the tests start Firefox (tests/firefox.t): Debian's Firefox
@@ -690,6 +723,7 @@ module.exports = {
   checkPrerequisites, sanitizerReports, parseId,
   chromiumPath, requireChromium, launchChromium, openPage, fetchSpy,
   firefoxPath, requireFirefox, launchFirefox, openFirefoxPage,
+  makeTestPki,
   EXAMPLES, PYTHON, inPath, examplePublishers,
   get tmpDir() { return tmpDir; },
 };
