@@ -481,6 +481,160 @@ async function openPage(context, { first = true } = {}) {
   return page;
 }
 
+// ---- a test CA and a server certificate ------------------------------------
+
+// Makes, with openssl in dir, a test CA (ca.pem) and a server certificate
+// for 127.0.0.1 (IP SAN) and localhost signed by it (server.pem,
+// server.key).  Returns the paths and `spki`, base64(sha256(SPKI DER)) of
+// the server key: what Chromium's --ignore-certificate-errors-spki-list
+// takes to trust this one key (not a blanket --ignore-certificate-errors).
+// Throws (with openssl's stderr) when openssl fails.
+function makeTestPki(dir) {
+  const { execFileSync } = require('child_process');
+  const openssl = (args, input) => execFileSync('openssl', args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+    '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=sserelay test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  fs.writeFileSync(path.join(dir, 'server.ext'), [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '',
+  ].join('\n'));
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'server.key',
+    '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+    '-CAcreateserial', '-sha256', '-days', '2', '-out', 'server.pem', '-extfile', 'server.ext']);
+  const pub = openssl(['x509', '-in', 'server.pem', '-pubkey', '-noout']);
+  const der = openssl(['pkey', '-pubin', '-outform', 'der'], pub);
+  const spki = openssl(['dgst', '-sha256', '-binary'], der).toString('base64');
+  return {
+    ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), spki,
+  };
+}
+
+// ---- headless Firefox ESR ----------------------------------------------------
+
+// The one way the tests start Firefox (tests/firefox.t): Debian's Firefox
+// ESR (FIREFOX, default /usr/bin/firefox-esr) driven by npm puppeteer-core
+// over WebDriver BiDi (puppeteer-core downloads no browser; plain
+// `puppeteer` would try to).  puppeteer writes its own test preferences
+// into the profile (no updates, no telemetry, no safe browsing, ...);
+// these are added to keep the browser off the network and off the daemon
+// except for what a test asks for.
+const FIREFOX_PREFS = {
+  'network.proxy.type': 0,                       // direct, whatever the environment says
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+  'network.dns.disablePrefetch': true,
+  'network.prefetch-next': false,
+  'network.predictor.enabled': false,
+  'network.trr.mode': 5,                         // no DNS over HTTPS
+  'captivedetect.canonicalURL': '',
+  'browser.region.network.url': '',
+  'browser.region.update.enabled': false,
+  'browser.safebrowsing.provider.google4.updateURL': '',
+  'browser.safebrowsing.provider.mozilla.updateURL': '',
+  'extensions.systemAddon.update.enabled': false,
+  'extensions.blocklist.enabled': false,
+  'app.update.auto': false,
+  'toolkit.telemetry.enabled': false,
+  'toolkit.telemetry.server': '',
+  'datareporting.usage.uploadEnabled': false,
+  'browser.ping-centre.telemetry': false,
+  'browser.newtabpage.activity-stream.feeds.telemetry': false,
+  'browser.chrome.site_icons': false,            // no /favicon.ico requests to the daemon
+  'browser.tabs.unloadOnLowMemory': false,
+};
+
+function firefoxPath() {
+  const exe = process.env.FIREFOX || '/usr/bin/firefox-esr';
+  return fs.existsSync(exe) ? exe : null;
+}
+
+// For a test that needs Firefox: skips (fails under SSERELAY_REQUIRE_ALL=1)
+// now, before anything starts, without Firefox or puppeteer-core.
+function requireFirefox() {
+  const exe = firefoxPath();
+  if (!exe) skipAll(`${process.env.FIREFOX || '/usr/bin/firefox-esr'} not found (apt-get install firefox-esr)`);
+  loadModule('puppeteer-core');
+  return exe;
+}
+
+// Launches headless Firefox with FIREFOX_PREFS (prefs added) in a fresh
+// profile (a new directory under dir at each launch, removed with the
+// test's temporary directory), HOME and XDG dirs there too.  Returns the
+// puppeteer Browser; browser.firefoxVersion is what Firefox reports.
+// Closed at cleanup; on the global timeout, or if node exits first, its
+// process group is killed by pid (puppeteer starts it as a group leader).
+async function launchFirefox(dir, { prefs = {}, extraArgs = [] } = {}) {
+  const exe = requireFirefox();
+  const puppeteer = loadModule('puppeteer-core');
+  const home = fs.mkdtempSync(path.join(dir, 'firefox-home-'));
+  const profile = fs.mkdtempSync(path.join(dir, 'firefox-profile-'));
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: exe,
+    headless: true,
+    userDataDir: profile,
+    extraPrefsFirefox: { ...FIREFOX_PREFS, ...prefs },
+    args: extraArgs,
+    timeout: 60000,
+    protocolTimeout: 60000,
+    // the harness handles signals (and closes the browser at cleanup)
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+    env: {
+      ...process.env,
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      XDG_CACHE_HOME: path.join(home, '.cache'),
+      MOZ_CRASHREPORTER_DISABLE: '1',
+    },
+  });
+  const proc = browser.process();
+  const killGroup = () => {
+    if (proc && proc.pid && proc.exitCode === null && proc.signalCode === null) {
+      try { process.kill(-proc.pid, 'SIGKILL'); } catch (_) { /* gone */ }
+    }
+  };
+  onCleanup(async () => {
+    await Promise.race([browser.close().catch(() => {}), sleep(10000)]);
+    killGroup();
+  });
+  onTimeout(killGroup);
+  process.on('exit', killGroup);
+  browser.firefoxVersion = await browser.version();
+  diag(`headless Firefox ${browser.firefoxVersion} (${exe}), puppeteer-core ${puppeteerVersion()} over ${browser.protocol}`);
+  return browser;
+}
+
+function puppeteerVersion() {
+  try {
+    const dir = process.env.SSERELAY_JS_MODULES;
+    return JSON.parse(fs.readFileSync(path.join(path.resolve(dir), 'node_modules', 'puppeteer-core', 'package.json'), 'utf8')).version;
+  } catch (_) { return '?'; }
+}
+
+// A new Firefox page with its console and errors recorded
+// (page.consoleLines, page.pageErrors, page.requests), as openPage does
+// for Chromium.
+async function openFirefoxPage(browser) {
+  const page = await browser.newPage();
+  page.consoleLines = [];
+  page.pageErrors = [];
+  page.requests = [];
+  page.on('console', (m) => page.consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => {
+    page.pageErrors.push(e.message);
+    page.consoleLines.push(`pageerror: ${e.message}`);
+  });
+  page.on('request', (r) => page.requests.push(r.url()));
+  return page;
+}
+
 // ---- npm eventsource -------------------------------------------------------
 
 // A fetch for `new EventSource(url, { fetch })` that records each
@@ -568,6 +722,8 @@ module.exports = {
   Resp, startRedis, startDaemon, stopDaemonChecked, waitStreams, healthz, httpGet,
   checkPrerequisites, sanitizerReports, parseId,
   chromiumPath, requireChromium, launchChromium, openPage, fetchSpy,
+  firefoxPath, requireFirefox, launchFirefox, openFirefoxPage,
+  makeTestPki,
   EXAMPLES, PYTHON, inPath, examplePublishers,
   get tmpDir() { return tmpDir; },
 };

@@ -1,14 +1,16 @@
 #!/bin/sh
 # Install the npm packages the real-client tests need (tests/eventsource.t,
-# tests/chromium.t) into DIR, outside the source tree:
+# tests/chromium.t, tests/firefox.t, ...) into DIR, outside the source tree:
 #
 #     tests/js/install.sh DIR
 #     export SSERELAY_JS_MODULES=DIR
 #
 # Copies package.json and package-lock.json into DIR and runs `npm ci` there.
 # Does nothing when DIR/node_modules was already installed from the same lock
-# file (sha256 stamp). Never downloads a browser: the Chromium test drives
-# Debian's /usr/bin/chromium through playwright-core.
+# file (sha256 stamp). Never downloads a browser: the Chromium tests drive
+# Debian's /usr/bin/chromium through playwright-core, the Firefox test
+# Debian's /usr/bin/firefox-esr through puppeteer-core (not `puppeteer`,
+# whose install step downloads a browser).
 set -eu
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
@@ -34,7 +36,7 @@ install_locked() {
 	chmod u+w "$dir/package.json" "$dir/package-lock.json"
 	(
 		cd "$dir"
-		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	)
 	echo "$want" >"$stamp"
 	echo "$0: installed npm modules into $dir/node_modules" >&2
