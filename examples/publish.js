@@ -6,7 +6,10 @@
 // PUBLISH user:<id> a notification that it finished.
 //
 //     npm install redis@4
-//     node examples/publish.js [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+//     node examples/publish.js [-D] [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+//
+// -D publishes durably, for sserelay --history redis: FCALL sserelay_publish
+// 1 <channel> <payload>, kept in Redis so a client resumes on any instance.
 //
 // UPLOAD defaults to u7, USER to alice. The Redis server is -u URL, else
 // REDIS_URL, else redis://127.0.0.1:6379. DELAY_MS (-d or env, default 300)
@@ -21,7 +24,7 @@ const ID_RE = /^[A-Za-z0-9._:@-]{1,128}$/; // the ids sserelay accepts
 
 function usage(msg) {
   if (msg) console.error(`${prog}: ${msg}`);
-  console.error(`usage: ${prog} [-u URL] [-d DELAY_MS] [UPLOAD] [USER]`);
+  console.error(`usage: ${prog} [-D] [-u URL] [-d DELAY_MS] [UPLOAD] [USER]`);
   process.exit(2);
 }
 
@@ -29,6 +32,7 @@ function parseArgs(argv) {
   const o = {
     url: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
     delay: process.env.DELAY_MS || '300',
+    durable: false,
     pos: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -38,6 +42,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--url=')) o.url = a.slice(6);
     else if (a === '-d' || a === '--delay-ms') o.delay = val();
     else if (a.startsWith('--delay-ms=')) o.delay = a.slice(11);
+    else if (a === '-D' || a === '--durable') o.durable = true;
     else if (a === '--help') usage();
     else if (a.startsWith('-') && a !== '-') usage(`unknown option ${a}`);
     else o.pos.push(a);
@@ -74,6 +79,12 @@ async function main() {
     await client.connect();
     const publish = async (channel, payload) => {
       const msg = JSON.stringify(payload);
+      if (o.durable) {
+        // --history redis: kept in Redis, numbered, resumable anywhere
+        const pos = await client.fCall('sserelay_publish', { keys: [channel], arguments: [msg] });
+        console.log(`FCALL sserelay_publish 1 ${channel} ${msg} -> position ${pos}`);
+        return;
+      }
       const n = await client.publish(channel, msg);
       console.log(`PUBLISH ${channel} ${msg} -> ${n} subscriber(s)`);
     };

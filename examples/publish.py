@@ -3,7 +3,10 @@
 report progress to sserelay: PUBLISH upload:<id> {"pct":0} .. {"pct":100} in
 steps of 10, then PUBLISH user:<id> a notification that it finished.
 
-    examples/publish.py [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+    examples/publish.py [-D] [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+
+-D publishes durably, for sserelay --history redis: FCALL sserelay_publish
+1 <channel> <payload>, kept in Redis so a client resumes on any instance.
 
 UPLOAD defaults to u7, USER to alice. The Redis server is -u URL, else
 REDIS_URL, else redis://127.0.0.1:6379. DELAY_MS (-d or env, default 300) is
@@ -37,6 +40,9 @@ def main():
     ap.add_argument("-d", "--delay-ms", type=int,
                     default=os.environ.get("DELAY_MS", "300"),
                     help="pause between progress steps in ms [DELAY_MS or 300]")
+    ap.add_argument("-D", "--durable", action="store_true",
+                    help="FCALL sserelay_publish (--history redis) instead "
+                    "of PUBLISH")
     ap.add_argument("upload", nargs="?", default="u7", help="upload id [u7]")
     ap.add_argument("user", nargs="?", default="alice", help="user id [alice]")
     args = ap.parse_args()
@@ -64,6 +70,11 @@ def main():
 
         def publish(channel, payload):
             msg = json.dumps(payload, separators=(",", ":"))
+            if args.durable:
+                pos = r.fcall("sserelay_publish", 1, channel, msg)
+                print("FCALL sserelay_publish 1 %s %s -> position %s"
+                      % (channel, msg, pos.decode()), flush=True)
+                return
             n = r.publish(channel, msg)
             print("PUBLISH %s %s -> %d subscriber(s)" % (channel, msg, n),
                   flush=True)

@@ -3,7 +3,11 @@
 # report progress to sserelay: PUBLISH upload:<id> {"pct":0} .. {"pct":100}
 # in steps of 10, then PUBLISH user:<id> a notification that it finished.
 #
-#     examples/publish.sh [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [UPLOAD] [USER]
+#     examples/publish.sh [-D] [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [UPLOAD] [USER]
+#
+# -D publishes durably, for sserelay --history redis: FCALL sserelay_publish
+# 1 <channel> <payload> instead of PUBLISH, so the message is kept in Redis
+# and a client resumes on any instance (it prints the message's position).
 #
 # UPLOAD defaults to u7, USER to alice. The Redis server is REDIS_URL
 # (default redis://127.0.0.1:6379), or -u URL, or -h/-p as in redis-cli.
@@ -19,9 +23,10 @@ url=${REDIS_URL:-redis://127.0.0.1:6379}
 host=
 port=
 delay=${DELAY_MS:-300}
+durable=
 
 usage() {
-	echo "usage: $prog [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [UPLOAD] [USER]" >&2
+	echo "usage: $prog [-D] [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [UPLOAD] [USER]" >&2
 	exit 2
 }
 die() {
@@ -29,8 +34,9 @@ die() {
 	exit 1
 }
 
-while getopts u:h:p:d: opt; do
+while getopts Du:h:p:d: opt; do
 	case $opt in
+	D) durable=1 ;;
 	u) url=$OPTARG ;;
 	h) host=$OPTARG ;;
 	p) port=$OPTARG ;;
@@ -76,8 +82,18 @@ else
 	where=$(printf '%s\n' "$url" | sed 's#^\([a-z]*://[^:/@]*\):[^@/]*@#\1:***@#')
 fi
 
-# PUBLISH CHANNEL PAYLOAD; prints what it did and how many subscribers got it.
+# PUBLISH CHANNEL PAYLOAD; prints what it did and how many subscribers got
+# it.  Durably (-D): FCALL sserelay_publish, which answers the position.
 publish() {
+	if [ -n "$durable" ]; then
+		n=$(redis-cli --no-auth-warning "$@" FCALL sserelay_publish 1 \
+		    "$ch" "$msg" 2>&1) || die "FCALL $ch failed on $where: $n"
+		case $n in
+		*[!0-9a-f:]* | '') die "FCALL $ch failed on $where: $n" ;;
+		esac
+		echo "FCALL sserelay_publish 1 $ch $msg -> position $n"
+		return
+	fi
 	n=$(redis-cli --no-auth-warning "$@" PUBLISH "$ch" "$msg" 2>&1) ||
 		die "PUBLISH $ch failed on $where: $n"
 	case $n in

@@ -60,7 +60,9 @@
 
 #include "broker.h"
 #include "cluster.h"
+#include "cmdlink.h"
 #include "config.h"
+#include "durable.h"
 #include "hub.h"
 #include "link.h"
 #include "log.h"
@@ -112,9 +114,19 @@ struct broker_node {
 	int			 warned;	/* lost/down already said */
 	unsigned		 patterns_waiting; /* PSUBSCRIBE answers */
 	struct broker_cmds	 cmds;		/* unanswered, oldest first */
+	struct cmdlink		*cmd;		/* --history redis */
 };
 
 TAILQ_HEAD(broker_nodes, broker_node);
+
+/* a channel of a history read that waits for its node */
+struct broker_read {
+	TAILQ_ENTRY(broker_read) entry;
+	struct durable_read	*r;
+	size_t			 i;
+};
+
+TAILQ_HEAD(broker_reads, broker_read);
 
 enum broker_mode {
 	BROKER_SINGLE = 0,
@@ -148,6 +160,11 @@ struct broker {
 	uint64_t		 next_refresh_ms;
 	int			 warned_map;
 	struct broker_node	*classic;	/* cluster classic: the node */
+
+	/* --history redis */
+	char			*library;
+	char			*library_version;
+	struct broker_reads	 unrouted;	/* no node for them yet */
 
 	redisReply		**batch;	/* message replies of one read */
 	struct hub_message	*msgs;		/* their messages */
@@ -351,6 +368,7 @@ broker_node_free(struct broker *b, struct broker_node *n)
 		b->classic = NULL;
 	broker_cmds_clear(&n->cmds);
 	link_free(n->link);
+	cmdlink_free(n->cmd);
 	free(n);
 }
 
@@ -760,6 +778,147 @@ broker_reply(void *arg, struct link *l, redisReply *r)
 	freeReplyObject(r);
 }
 
+/* ---- the history in Redis ------------------------------------------------ */
+
+static void
+broker_read_barrier(void *arg, int ok)
+{
+	struct durable_read	*r = arg;
+	struct broker		*b = r->owner;
+
+	/*
+	 * Called as the PING's answer is read: the messages read before it
+	 * are still in the batch, and must reach the hub first.
+	 */
+	broker_batch_flush(b);
+	broker_events_flush(b);
+	if (--r->barriers == 0)
+		hub_recovered(b->hub, r);
+}
+
+/*
+ * Every channel of a read is answered.  Before the hub hears of it, each
+ * subscribed connection involved reads everything Redis sent it before it
+ * answered (a PING there, see link_barrier): the messages published
+ * before the read are then all in, so none is missed or sent twice.
+ */
+static void
+broker_read_answered(struct broker *b, struct durable_read *r)
+{
+	struct broker_node	*n, *seen[r->n > 0 ? r->n : 1];
+	size_t			 i, k, nseen = 0;
+
+	r->barriers = 1;	/* held until the loop below is done */
+	for (i = 0; i < r->n; i++) {
+		if ((n = r->chans[i].node) == NULL || n->link == NULL ||
+		    link_state(n->link) != LINK_READY)
+			continue;
+		for (k = 0; k < nseen && seen[k] != n; k++)
+			;
+		if (k < nseen)
+			continue;
+		seen[nseen++] = n;
+		if (link_barrier(n->link, broker_read_barrier, r) == 0)
+			r->barriers++;
+	}
+	broker_read_barrier(r, 1);
+}
+
+/* cmdlink.h's done: one channel of r answered */
+static void
+broker_read_done(void *arg, struct durable_read *r, size_t i)
+{
+	struct broker	*b = arg;
+
+	if (++r->answered == r->n)
+		broker_read_answered(b, r);
+}
+
+/* the node that serves a channel's history, or NULL for now */
+static struct broker_node *
+broker_read_node(struct broker *b, const char *name, size_t len)
+{
+	struct broker_node	*n;
+	int			 p;
+
+	if (b->mode != BROKER_CLUSTER) {
+		n = TAILQ_FIRST(&b->nodes);
+		return n->cmd != NULL ? n : NULL;
+	}
+	if (!b->map_ok || (p = cluster_map_primary(&b->map, name, len)) == -1)
+		return NULL;
+	n = broker_node_find(b, b->map.primaries[p].host,
+	    b->map.primaries[p].port);
+	return n != NULL && n->cmd != NULL ? n : NULL;
+}
+
+/* send channel i of r to its node, or keep it until there is one */
+static void
+broker_read_route(struct broker *b, struct durable_read *r, size_t i)
+{
+	struct broker_node	*n;
+	struct broker_read	*br;
+
+	if ((n = broker_read_node(b, r->chans[i].name, r->chans[i].len)) !=
+	    NULL && cmdlink_read(n->cmd, r, i) == 0) {
+		r->chans[i].node = n;
+		return;
+	}
+	if ((br = calloc(1, sizeof(*br))) == NULL) {
+		log_warnx("out of memory: a history read fails");
+		r->chans[i].status = DURABLE_FAILED;
+		broker_read_done(b, r, i);
+		return;
+	}
+	br->r = r;
+	br->i = i;
+	TAILQ_INSERT_TAIL(&b->unrouted, br, entry);
+}
+
+static void
+broker_read(struct broker *b, struct durable_read *r)
+{
+	size_t	 i;
+
+	r->owner = b;
+	if (r->n == 0) {
+		hub_recovered(b->hub, r);
+		return;
+	}
+	for (i = 0; i < r->n; i++)
+		broker_read_route(b, r, i);
+}
+
+/* reads that waited for a node (a cluster map, a sentinel's answer) */
+static void
+broker_reads_retry(struct broker *b)
+{
+	struct broker_reads	 l;
+	struct broker_read	*br;
+
+	if (TAILQ_EMPTY(&b->unrouted))
+		return;
+	TAILQ_INIT(&l);
+	TAILQ_CONCAT(&l, &b->unrouted, entry);
+	while ((br = TAILQ_FIRST(&l)) != NULL) {
+		TAILQ_REMOVE(&l, br, entry);
+		broker_read_route(b, br->r, br->i);
+		free(br);
+	}
+}
+
+/* a node's command connection, for the library and the reads */
+static void
+broker_node_cmd(struct broker *b, struct broker_node *n)
+{
+	if (b->library == NULL || n->cmd != NULL ||
+	    (b->mode == BROKER_SENTINEL && !n->resolved))
+		return;
+	if ((n->cmd = cmdlink_new(&n->target, b->cfg->redis_timeout_ms,
+	    b->library, b->library_version, broker_read_done, b)) == NULL)
+		log_warnx("redis: out of memory for a command connection");
+}
+
 /* ---- sentinel ---------------------------------------------------------- */
 
 static void
@@ -773,8 +932,14 @@ broker_sentinel_master(void *arg, const char *host, int port)
 		log_info("sentinel: %s is at %s:%d",
 		    b->cfg->redis_sentinel_master, host, port);
 	/* when to connect is the backoff's business */
+	if (n->cmd != NULL && (strcmp(n->host, host) != 0 ||
+	    n->target.port != port)) {
+		cmdlink_free(n->cmd);	/* its reads are answered, failed */
+		n->cmd = NULL;
+	}
 	broker_node_address(n, host, port);
 	n->resolved = 1;
+	broker_node_cmd(b, n);
 }
 
 static void
@@ -783,8 +948,11 @@ broker_sentinel_switched(void *arg, const char *host, int port)
 	struct broker		*b = arg;
 	struct broker_node	*n = TAILQ_FIRST(&b->nodes);
 
+	cmdlink_free(n->cmd);		/* its reads are answered, failed */
+	n->cmd = NULL;
 	broker_node_address(n, host, port);
 	n->resolved = 1;
+	broker_node_cmd(b, n);
 	if (n->link != NULL)
 		n->kill = 1;		/* an outage: see broker_node_down */
 	else
@@ -827,6 +995,20 @@ broker_cluster_apply(struct broker *b)
 			n->kill = 1;	/* its channels go where they belong */
 		} else
 			broker_node_free(b, n);
+	}
+	/* the history: the library on every primary, reads on theirs */
+	if (b->library != NULL) {
+		size_t	 i;
+
+		for (i = 0; i < b->map.nprimaries; i++) {
+			if ((n = broker_node_find(b, b->map.primaries[i].host,
+			    b->map.primaries[i].port)) == NULL &&
+			    (n = broker_node_new(b, b->map.primaries[i].host,
+			    b->map.primaries[i].port)) == NULL)
+				continue;
+			n->stale = 0;
+			broker_node_cmd(b, n);
+		}
 	}
 	if (!b->sharded && b->classic == NULL && b->map.nprimaries > 0) {
 		/* classic: any node will do, a PUBLISH reaches them all */
@@ -932,13 +1114,16 @@ broker_mail(struct broker *b, uint64_t now)
 	struct mailbox_item	*it;
 
 	mailbox_take(b->mailbox, &items);
-	if (b->subs != NULL)
-		STAILQ_FOREACH(it, &items, entry)
-			if (it->op != MAILBOX_WAKE && subs_want(b->subs,
-			    it->channel, it->len, it->op == MAILBOX_INTEREST,
-			    now) == -1)
-				log_warnx("out of memory: channel %s not "
-				    "(un)subscribed", it->channel);
+	STAILQ_FOREACH(it, &items, entry) {
+		if (it->op == MAILBOX_READ) {
+			broker_read(b, it->ptr);
+			it->ptr = NULL;		/* ours now */
+		} else if (it->op != MAILBOX_WAKE && b->subs != NULL &&
+		    subs_want(b->subs, it->channel, it->len,
+		    it->op == MAILBOX_INTEREST, now) == -1)
+			log_warnx("out of memory: channel %s not "
+			    "(un)subscribed", it->channel);
+	}
 	mailbox_items_free(&items);
 }
 
@@ -989,13 +1174,24 @@ broker_min(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* what each entry of the poll set is */
+enum broker_fd {
+	BROKER_FD_MAILBOX = 0,
+	BROKER_FD_NODE,		/* a node's subscribed connection */
+	BROKER_FD_CMD,		/* a node's command connection */
+	BROKER_FD_CONTROL,	/* the cluster map's */
+	BROKER_FD_SENTINEL,
+};
+
 static void
 broker_step(struct broker *b)
 {
 	struct broker_node	*n, *next;
 	struct pollfd		*pfd;
+	enum broker_fd		*kind;
+	struct broker_node	**owner;
 	uint64_t		 now = util_now_ms(), wait;
-	nfds_t			 np = 1, nmax, ns = 0, nc = 0, k;
+	nfds_t			 np = 1, nmax, ns, k;
 	size_t			 count = 0;
 
 	for (n = TAILQ_FIRST(&b->nodes); n != NULL; n = next) {
@@ -1009,32 +1205,50 @@ broker_step(struct broker *b)
 	}
 	if (b->mode == BROKER_CLUSTER)
 		broker_control_step(b, now);
+	broker_reads_retry(b);
 	if (b->subs != NULL)
 		subs_flush(b->subs, now);
 	broker_state(b);
 
-	nmax = 1 + count + 1 + 2;	/* mailbox, nodes, control, sentinel */
-	if ((pfd = calloc(nmax, sizeof(*pfd))) == NULL) {
+	/* mailbox, two per node, control, two sentinel connections */
+	nmax = 1 + 2 * count + 1 + 2;
+	pfd = calloc(nmax, sizeof(*pfd));
+	kind = calloc(nmax, sizeof(*kind));
+	owner = calloc(nmax, sizeof(*owner));
+	if (pfd == NULL || kind == NULL || owner == NULL) {
+		free(pfd);
+		free(kind);
+		free(owner);
 		poll(NULL, 0, (int)b->cfg->poll_ms);
 		return;
 	}
 	wait = b->cfg->poll_ms;
 	pfd[0].fd = mailbox_fd(b->mailbox);
 	pfd[0].events = POLLIN;
+	kind[0] = BROKER_FD_MAILBOX;
 	TAILQ_FOREACH(n, &b->nodes, entry) {
 		if (n->link != NULL) {
 			pfd[np].fd = link_fd(n->link);
-			pfd[np++].events = link_events(n->link);
+			pfd[np].events = link_events(n->link);
+			kind[np] = BROKER_FD_NODE;
+			owner[np++] = n;
 			wait = broker_min(wait, link_next_ms(n->link, now));
 		} else if ((b->mode != BROKER_SENTINEL || n->resolved) &&
 		    (b->mode != BROKER_CLUSTER || (n->wanted && !n->stale)))
 			wait = broker_min(wait, n->next_attempt_ms > now ?
 			    n->next_attempt_ms - now : 0);
+		if (n->cmd != NULL) {
+			if (cmdlink_pollfd(n->cmd, &pfd[np]) == 1) {
+				kind[np] = BROKER_FD_CMD;
+				owner[np++] = n;
+			}
+			wait = broker_min(wait, cmdlink_next_ms(n->cmd, now));
+		}
 	}
 	if (b->control != NULL) {
-		nc = np;
 		pfd[np].fd = link_fd(b->control);
-		pfd[np++].events = link_events(b->control);
+		pfd[np].events = link_events(b->control);
+		kind[np++] = BROKER_FD_CONTROL;
 		wait = broker_min(wait, link_next_ms(b->control, now));
 	} else if (b->mode == BROKER_CLUSTER)
 		wait = broker_min(wait, b->next_refresh_ms > now ?
@@ -1048,27 +1262,36 @@ broker_step(struct broker *b)
 		wait = broker_min(wait, subs_next_ms(b->subs, now));
 	if (poll(pfd, np, (int)wait) == -1 && errno != EINTR) {
 		log_warn("broker: poll");
-		free(pfd);
-		return;
+		goto done;
 	}
 	now = util_now_ms();
 	if (pfd[0].revents != 0)
 		broker_mail(b, now);
-	/* the nodes are as they were when the set was made */
-	k = 1;
-	TAILQ_FOREACH(n, &b->nodes, entry)
-		if (n->link != NULL && k < ns && pfd[k].fd == link_fd(n->link))
-			link_handle(n->link, pfd[k++].revents, now);
+	for (k = 1; k < ns; k++) {
+		n = owner[k];
+		if (kind[k] == BROKER_FD_NODE && n->link != NULL)
+			link_handle(n->link, pfd[k].revents, now);
+		else if (kind[k] == BROKER_FD_CONTROL && b->control != NULL)
+			link_handle(b->control, pfd[k].revents, now);
+	}
 	broker_batch_flush(b);
 	broker_events_flush(b);
-	if (nc != 0 && b->control != NULL)
-		link_handle(b->control, pfd[nc].revents, now);
+	/* the history reads after the messages read with them */
+	for (k = 1; k < ns; k++)
+		if (kind[k] == BROKER_FD_CMD && owner[k]->cmd != NULL)
+			cmdlink_handle(owner[k]->cmd, pfd[k].revents, now);
+	TAILQ_FOREACH(n, &b->nodes, entry)
+		if (n->cmd != NULL)
+			cmdlink_handle(n->cmd, 0, now);	/* its timers */
 	if (b->sentinel != NULL)
 		sentinel_handle(b->sentinel, pfd + ns, (size_t)(np - ns), now);
-	free(pfd);
 	TAILQ_FOREACH(n, &b->nodes, entry)
 		broker_node_check(b, n, now);
 	broker_state(b);
+done:
+	free(pfd);
+	free(kind);
+	free(owner);
 }
 
 static void *
@@ -1076,6 +1299,7 @@ broker_main(void *arg)
 {
 	struct broker		*b = arg;
 	struct broker_node	*n;
+	struct broker_read	*br;
 
 	/* for ps -L and top -H; MHD names its own "MHD-worker" */
 	pthread_setname_np(pthread_self(), "sserelay-redis");
@@ -1083,7 +1307,16 @@ broker_main(void *arg)
 		broker_step(b);
 	broker_batch_flush(b);
 	broker_events_flush(b);
+	/* every read is answered, failed: the hub frees them */
+	while ((br = TAILQ_FIRST(&b->unrouted)) != NULL) {
+		TAILQ_REMOVE(&b->unrouted, br, entry);
+		br->r->chans[br->i].status = DURABLE_FAILED;
+		broker_read_done(b, br->r, br->i);
+		free(br);
+	}
 	TAILQ_FOREACH(n, &b->nodes, entry) {
+		cmdlink_free(n->cmd);
+		n->cmd = NULL;
 		broker_cmds_clear(&n->cmds);
 		link_free(n->link);
 		n->link = NULL;
@@ -1109,6 +1342,8 @@ broker_free(struct broker *b)
 	link_free(b->control);
 	cluster_map_free(&b->map);
 	sentinel_free(b->sentinel);
+	free(b->library);
+	free(b->library_version);
 	subs_free(b->subs);
 	for (i = 0; i < b->nev; i++)
 		free(b->ev_names[i]);
@@ -1136,7 +1371,12 @@ broker_start(const struct config *cfg, struct hub *hub, struct mailbox *mb,
 	b->hub = hub;
 	b->mailbox = mb;
 	TAILQ_INIT(&b->nodes);
+	TAILQ_INIT(&b->unrouted);
 	cluster_map_init(&b->map);
+	if (cfg->history_redis && (b->library = durable_library(
+	    cfg->history_size, cfg->history_ttl_s, cfg->redis_cluster != NULL &&
+	    !cfg->cluster_classic, &b->library_version)) == NULL)
+		goto nomem;
 	if (cfg->redis_cluster != NULL) {
 		b->mode = BROKER_CLUSTER;
 		b->sharded = !cfg->cluster_classic;
@@ -1158,6 +1398,7 @@ broker_start(const struct config *cfg, struct hub *hub, struct mailbox *mb,
 		    u->port)) == NULL)
 			goto nomem;
 		n->target.path = u->is_unix ? u->path : NULL;
+		broker_node_cmd(b, n);
 	}
 	/* room for a batch up front: a flushed batch always has room again */
 	b->batch_cap = 64;

@@ -88,6 +88,7 @@ struct config {
 	int		 metrics_port;
 	int		 subscribe_exact;	/* --subscribe exact */
 	unsigned	 subscribe_linger_s;	/* UINT_MAX: the history TTL */
+	int		 history_redis;		/* --history redis */
 	unsigned	 history_size;		/* per channel; 0: none */
 	unsigned	 history_ttl_s;
 	size_t		 history_bytes;		/* all channels together */

@@ -24,7 +24,12 @@ frame_new(const void *p, size_t len)
 		return NULL;
 	atomic_init(&f->refs, 1);
 	f->message = 0;
+	f->stamp = FRAME_STAMP_NONE;
+	f->chan = NULL;
+	f->epoch = 0;
+	f->offset = 0;
 	f->recv_us = 0;
+	f->time_ms = 0;
 	f->len = len;
 	if (len)
 		memcpy(f->data, p, len);
@@ -55,11 +60,15 @@ struct frame *
 frame_reset(const char *id, const char *reason)
 {
 	struct sbuf	 b;
+	struct frame	*f;
 
 	sbuf_init(&b);
-	return frame_of(&b, sse_id(&b, id, strlen(id)) == 0 &&
+	f = frame_of(&b, (id == NULL || sse_id(&b, id, strlen(id)) == 0) &&
 	    sse_event(&b, "reset") == 0 && sbuf_printf(&b,
 	    "data: {\"reason\":\"%s\"}\n", reason) == 0 && sse_end(&b) == 0);
+	if (f != NULL && id == NULL)
+		f->stamp = FRAME_STAMP_ID;
+	return f;
 }
 
 struct frame *
@@ -386,7 +395,7 @@ frame_message(const char *id, const char *channel, size_t channel_len,
 	size_t		 envstart;
 
 	sbuf_init(&b);
-	if (sse_id(&b, id, strlen(id)) == -1)
+	if (id != NULL && sse_id(&b, id, strlen(id)) == -1)
 		goto done;
 	if (format == FRAME_FORMAT_RAW) {
 		if (sse_data(&b, payload, payload_len) == -1)

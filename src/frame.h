@@ -21,10 +21,28 @@ enum frame_format {
 	FRAME_FORMAT_RAW,	/* payload bytes, one data: line per line */
 };
 
+/*
+ * With the history in Redis, an event's id is the position of every
+ * channel of its stream (position.h), so it differs from stream to stream:
+ * such a frame has no "id:" line of its own, and the stream writes one
+ * before it (stream_read), from its positions, updated first with the
+ * frame's own when it is a message.
+ */
+enum frame_stamp {
+	FRAME_STAMP_NONE = 0,	/* as it is (its id, if any, inside) */
+	FRAME_STAMP_MESSAGE,	/* a durable message: chan and pos */
+	FRAME_STAMP_ID,		/* a control event (a reset): the id only */
+};
+
 struct frame {
 	atomic_uint	 refs;
 	int		 message;	/* a published message, not a control */
+	enum frame_stamp stamp;
+	const void	*chan;		/* STAMP_MESSAGE: the hub's channel */
+	uint32_t	 epoch;		/* STAMP_MESSAGE: its position */
+	uint64_t	 offset;
 	uint64_t	 recv_us;	/* when it came from Redis (monotonic) */
+	uint64_t	 time_ms;	/* replayed: when it was published */
 	size_t		 len;
 	char		 data[];
 };
@@ -32,15 +50,19 @@ struct frame {
 /* a frame holding a copy of the given bytes; NULL if out of memory */
 struct frame	*frame_new(const void *, size_t);
 /*
- * Encode one message: "id: <id>\n" then the data lines for the format,
- * then the blank line.  channel and payload are binary-safe.
+ * Encode one message: "id: <id>\n" (none when id is NULL) then the data
+ * lines for the format, then the blank line.  channel and payload are
+ * binary-safe.
  */
 struct frame	*frame_message(const char *id, const char *channel,
 		    size_t channel_len, const char *payload, size_t payload_len,
 		    enum frame_format);
 /* "retry: <ms>\n", then ": <comment>\n" unless comment is NULL, then "\n" */
 struct frame	*frame_retry(unsigned long ms, const char *comment);
-/* "id: <id>\nevent: reset\ndata: {\"reason\":\"<reason>\"}\n\n" */
+/*
+ * "id: <id>\nevent: reset\ndata: {\"reason\":\"<reason>\"}\n\n"; with id
+ * NULL the id line is left to the stream (FRAME_STAMP_ID).
+ */
 struct frame	*frame_reset(const char *id, const char *reason);
 /*
  * A client sent away by a connection limit: "retry: <ms>\nevent:

@@ -225,7 +225,7 @@ http_events_stream(struct http *h, struct MHD_Connection *conn, size_t n,
 	const struct config	*cfg = h->cfg;
 	struct stream		*s;
 
-	if ((s = stream_new(cfg->ring_size, n)) == NULL)
+	if ((s = stream_new(cfg->ring_size, n, cfg->history_redis)) == NULL)
 		return NULL;
 	/* accepted until exp + leeway: it ends when acceptance would */
 	s->expires = expires != 0 ? expires + (time_t)cfg->jwt_leeway_s : 0;

@@ -32,11 +32,13 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "durable.h"
 #include "frame.h"
 #include "history.h"
 #include "hub.h"
 #include "log.h"
 #include "mailbox.h"
+#include "position.h"
 #include "stats.h"
 #include "stream.h"
 #include "table.h"
@@ -52,6 +54,8 @@ static const char *const hub_reset_names[HUB_NRESETS] = {
 	"history-disabled",
 	"out-of-memory",
 	"not-subscribed",
+	"epoch-changed",
+	"unknown-channels",
 };
 
 struct hub_channel {
@@ -75,6 +79,9 @@ struct hub {
 						   subscription */
 	int			 subscribed_once;
 	int			 exact;		/* see hub_channels */
+	int			 durable;	/* see hub_recovered */
+	uint64_t		 next_id;	/* streams' ids */
+	struct table		 by_id;		/* durable: id -> stream */
 	int			 redis_up;	/* exact: the broker says */
 	unsigned		 hold_ms;
 	uint64_t		 gen;		/* one per hub_channels call */
@@ -120,6 +127,13 @@ hub_new(const struct hub_config *cfg)
 	h->format = cfg->format;
 	h->mailbox = cfg->mailbox;
 	h->exact = cfg->exact;
+	h->durable = cfg->durable;
+	if (table_init(&h->by_id) == -1) {
+		frame_unref(h->ping);
+		history_free(&h->history);
+		table_free(&h->chans);
+		goto bad;
+	}
 	h->hold_ms = cfg->hold_ms;
 	TAILQ_INIT(&h->holding);
 	TAILQ_INIT(&h->streams);
@@ -146,6 +160,7 @@ hub_free(struct hub *h)
 	frame_unref(h->ping);
 	history_free(&h->history);
 	table_free(&h->chans);
+	table_free(&h->by_id);
 	free(h);
 }
 
@@ -171,7 +186,7 @@ hub_find(struct hub *h, const char *name, size_t len)
 static int
 hub_interest(struct hub *h, enum mailbox_op op, const char *name, size_t len)
 {
-	if (h->mailbox == NULL)
+	if (h->mailbox == NULL || !h->exact)
 		return 0;
 	if (mailbox_post(h->mailbox, op, name, len) == -1) {
 		log_warnx("out of memory telling the broker about channel "
@@ -253,14 +268,19 @@ hub_event_id(struct hub *h, uint64_t seq, char *buf, size_t len)
 	snprintf(buf, len, "%s-%" PRIu64, h->epoch, seq);
 }
 
-/* the reset event: a fresh id (a later resume starts from here) and why */
+/*
+ * The reset event: a fresh id (a later resume starts from here) and why.
+ * With the history in Redis the id is each stream's own positions.
+ */
 static struct frame *
 hub_reset_frame(struct hub *h, enum hub_reset why)
 {
 	char	 id[40];
 
-	hub_event_id(h, ++h->seq, id, sizeof(id));
 	STATS_ADD(resets[why], 1);
+	if (h->durable)
+		return frame_reset(NULL, hub_reset_names[why]);
+	hub_event_id(h, ++h->seq, id, sizeof(id));
 	return frame_reset(id, hub_reset_names[why]);
 }
 
@@ -375,6 +395,78 @@ hub_resume(struct hub *h, struct stream *s, const char **channels,
 }
 
 /*
+ * --history redis: post the read a stream waits for, once its channels
+ * are subscribed (at once with patterns); the broker answers through
+ * hub_recovered().  Out of memory, the read is lost: the stream is ended
+ * rather than left waiting, and its client comes back.
+ */
+static void
+hub_read_free(void *r)
+{
+	durable_read_free(r);
+}
+
+static void
+hub_read_post(struct hub *h, struct stream *s)
+{
+	struct durable_read	*r = s->read;
+
+	if (r == NULL)
+		return;
+	s->read = NULL;
+	if (h->mailbox != NULL && mailbox_post_ptr(h->mailbox, MAILBOX_READ,
+	    r, hub_read_free) == 0)
+		return;
+	durable_read_free(r);
+	log_warnx("out of memory asking for a stream's history: ending it");
+	if (stream_close(s, h->slow_final))
+		hub_queue_wake(h, s);
+}
+
+/*
+ * --history redis: what a new stream needs read: the positions of its
+ * channels, or, with a Last-Event-ID of ours, what it missed after it.
+ * An id that cannot be used gets its reset once the positions are known.
+ */
+static int
+hub_recover(struct hub *h, struct stream *s, const char **channels,
+    const size_t *lens, size_t n, const char *last_event_id,
+    struct hub_resume *res)
+{
+	struct durable_read	*r;
+	struct position		 after[n > 0 ? n : 1];
+	enum durable_mode	 mode = DURABLE_OPEN;
+	size_t			 i;
+	int			 reset = -1;
+
+	s->fp = position_fingerprint(channels, lens, n);
+	if (last_event_id != NULL && *last_event_id != '\0') {
+		switch (position_parse(last_event_id, s->fp, after, n)) {
+		case POSITION_OK:
+			mode = DURABLE_AFTER;
+			break;
+		case POSITION_CHANNELS:
+			reset = HUB_RESET_UNKNOWN_CHANNELS;
+			break;
+		case POSITION_MALFORMED:
+			reset = HUB_RESET_MALFORMED_ID;
+			break;
+		}
+	}
+	if ((r = durable_read_new(s->id, mode, 0, channels, lens, n)) == NULL)
+		return -1;
+	for (i = 0; mode == DURABLE_AFTER && i < n; i++)
+		r->chans[i].after = after[i];
+	r->reset = reset;
+	res->reset = reset;
+	s->recovering = 1;		/* nobody else sees s yet */
+	s->read = r;
+	if (s->waiting == 0)
+		hub_read_post(h, s);
+	return 0;
+}
+
+/*
  * Exact subscriptions: a new stream waits for the channels not subscribed
  * yet, while Redis is up; while it is down the stream opens now and is
  * told later.  Each waiting membership is counted in s->waiting.
@@ -417,31 +509,66 @@ hub_release(struct hub *h, struct stream *s)
 		}
 	TAILQ_REMOVE(&h->holding, s, holding);
 	s->waiting = 0;
+	hub_read_post(h, s);
 	if (stream_release(s))
 		hub_queue_wake(h, s);
 }
 
+/*
+ * The channels in the order of their names: an id of positions lists
+ * them so (position.h), whatever order the request named them in.
+ */
+static void
+hub_sort_channels(const char **names, size_t *lens, size_t n)
+{
+	const char	*nm;
+	size_t		 i, j, l;
+	int		 c;
+
+	for (i = 1; i < n; i++) {
+		nm = names[i];
+		l = lens[i];
+		for (j = i; j > 0; j--) {
+			c = memcmp(names[j - 1], nm, lens[j - 1] < l ?
+			    lens[j - 1] : l);
+			if (c < 0 || (c == 0 && lens[j - 1] <= l))
+				break;
+			names[j] = names[j - 1];
+			lens[j] = lens[j - 1];
+		}
+		names[j] = nm;
+		lens[j] = l;
+	}
+}
+
 int
-hub_add(struct hub *h, struct stream *s, const char **channels,
-    const size_t *lens, size_t n, const char *last_event_id,
+hub_add(struct hub *h, struct stream *s, const char **channels0,
+    const size_t *lens0, size_t n, const char *last_event_id,
     struct hub_resume *res)
 {
 	struct hub_channel	*c;
 	struct hub_sub		*sub;
 	struct hub_resume	 dummy;
+	const char		*channels[n > 0 ? n : 1];
+	size_t			 lens[n > 0 ? n : 1];
 	size_t			 i;
+
+	if (n > s->maxsubs)
+		return -1;
+	memcpy(channels, channels0, n * sizeof(*channels));
+	memcpy(lens, lens0, n * sizeof(*lens));
+	if (h->durable)
+		hub_sort_channels(channels, lens, n);
 
 	if (res == NULL)
 		res = &dummy;
 	res->replayed = 0;
 	res->reset = -1;
 	res->held = 0;
-	if (n > s->maxsubs)
-		return -1;
 	pthread_mutex_lock(&h->lock);
 	if (h->closing)
 		goto bad;
-	if (last_event_id != NULL && *last_event_id != '\0' &&
+	if (!h->durable && last_event_id != NULL && *last_event_id != '\0' &&
 	    hub_resume(h, s, channels, lens, n, last_event_id, res) == -1)
 		goto bad;
 	for (i = 0; i < n; i++) {
@@ -459,6 +586,20 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 	s->nsubs = n;
 	if (h->exact)
 		hub_hold(h, s, res);
+	if (h->durable) {
+		s->id = ++h->next_id;
+		if (table_insert(&h->by_id, (const char *)&s->id,
+		    sizeof(s->id)) == NULL)
+			goto unsubscribe;
+		table_find(&h->by_id, (const char *)&s->id,
+		    sizeof(s->id))->value = s;
+		if (hub_recover(h, s, channels, lens, n, last_event_id,
+		    res) == -1) {
+			table_remove(&h->by_id, table_find(&h->by_id,
+			    (const char *)&s->id, sizeof(s->id)));
+			goto unsubscribe;
+		}
+	}
 
 	/* behind the heartbeat cursor: its first ping a full turn away */
 	if (h->cursor != NULL)
@@ -474,6 +615,14 @@ hub_add(struct hub *h, struct stream *s, const char **channels,
 	STATS_ADD(streams_open, 1);
 	STATS_ADD(streams_opened, 1);
 	return 0;
+unsubscribe:
+	if (s->waiting > 0)
+		TAILQ_REMOVE(&h->holding, s, holding);
+	s->waiting = 0;
+	s->held = 0;
+	for (i = 0; i < n; i++)
+		hub_unsubscribe(h, &s->subs[i]);
+	s->nsubs = 0;
 bad:
 	pthread_mutex_unlock(&h->lock);
 	return -1;
@@ -504,6 +653,15 @@ hub_remove(struct hub *h, struct stream *s)
 	if (s->waiting > 0) {
 		TAILQ_REMOVE(&h->holding, s, holding);
 		s->waiting = 0;
+	}
+	if (h->durable) {
+		struct table_entry *e = table_find(&h->by_id,
+		    (const char *)&s->id, sizeof(s->id));
+
+		if (e != NULL)
+			table_remove(&h->by_id, e);
+		durable_read_free(s->read);	/* a read comes back to none */
+		s->read = NULL;
 	}
 	s->registered = 0;
 	pthread_mutex_unlock(&h->lock);
@@ -538,14 +696,60 @@ hub_history_publish(struct hub *h)
 	    hs->evicted_memory);
 }
 
+/*
+ * --history redis: a message as the Function published it, or a plain
+ * PUBLISH (ephemeral: no id); encoded only when a stream here wants it,
+ * since nothing of it is kept here.
+ */
+static void
+hub_publish_durable(struct hub *h, const struct hub_message *m,
+    uint64_t recv_us)
+{
+	struct hub_channel	*c;
+	struct position		 pos;
+	struct frame		*f;
+	const char		*data = m->payload;
+	size_t			 len = m->payload_len;
+	int			 durable;
+
+	if ((c = hub_find(h, m->channel, m->channel_len)) == NULL)
+		return;
+	if ((durable = position_unwrap(&data, &len, &pos)) == -1) {
+		log_debug("a message on %.*s with a broken position: sent as "
+		    "it is", (int)m->channel_len, m->channel);
+		durable = 0;
+	}
+	if ((f = frame_message(NULL, m->channel, m->channel_len, data, len,
+	    h->format)) == NULL) {
+		log_warnx("out of memory encoding a message on %.*s: dropped",
+		    (int)m->channel_len, m->channel);
+		return;
+	}
+	f->recv_us = recv_us;
+	if (durable) {
+		f->stamp = FRAME_STAMP_MESSAGE;
+		f->chan = c;
+		f->epoch = pos.epoch;
+		f->offset = pos.offset;
+	}
+	STATS_ADD(events_queued, hub_fanout(h, m->channel, m->channel_len,
+	    f));
+	frame_unref(f);
+}
+
 static void
 hub_publish_one(struct hub *h, const struct hub_message *m, uint64_t now_ms,
     uint64_t recv_us)
 {
 	struct frame	*f;
-	uint64_t	 seq = ++h->seq;
+	uint64_t	 seq;
 	char		 id[40];
 
+	if (h->durable) {
+		hub_publish_durable(h, m, recv_us);
+		return;
+	}
+	seq = ++h->seq;
 	hub_event_id(h, seq, id, sizeof(id));
 	/* encoded even with no subscriber: a resume may want it */
 	f = frame_message(id, m->channel, m->channel_len, m->payload,
@@ -682,6 +886,7 @@ hub_channels(struct hub *h, enum hub_channel_event ev, const char **names,
 				sub->waiting = 0;
 				if (--s->waiting == 0) {
 					TAILQ_REMOVE(&h->holding, s, holding);
+					hub_read_post(h, s);
 					if (stream_release(s))
 						hub_queue_wake(h, s);
 				}
@@ -808,4 +1013,161 @@ hub_history_stats(struct hub *h, struct history_stats *out)
 	pthread_mutex_lock(&h->lock);
 	*out = h->history.stats;
 	pthread_mutex_unlock(&h->lock);
+}
+
+/* a replayed entry, to merge the channels in publish order */
+struct hub_replay {
+	struct durable_entry	*e;
+	size_t			 chan;
+};
+
+static int
+hub_replay_cmp(const void *a, const void *b)
+{
+	const struct hub_replay *x = a, *y = b;
+
+	if (x->e->time_ms != y->e->time_ms)
+		return x->e->time_ms < y->e->time_ms ? -1 : 1;
+	if (x->chan != y->chan)
+		return x->chan < y->chan ? -1 : 1;
+	return x->e->offset < y->e->offset ? -1 : x->e->offset > y->e->offset;
+}
+
+/* why a channel's read cannot be replayed, or -1 */
+static int
+hub_read_gap(const struct durable_chan *c)
+{
+	switch (c->status) {
+	case DURABLE_OK:
+		return -1;
+	case DURABLE_EPOCH:
+		return HUB_RESET_EPOCH_CHANGED;
+	case DURABLE_TRIMMED:
+		return HUB_RESET_HISTORY_EXCEEDED;
+	case DURABLE_AHEAD:
+		return HUB_RESET_UNKNOWN_ID;
+	case DURABLE_PENDING:
+	case DURABLE_FAILED:
+		break;
+	}
+	return HUB_RESET_REDIS_OUTAGE;
+}
+
+/* the frames of the entries of r, merged; *n of them, NULL and 0 if none */
+static struct frame **
+hub_replay_frames(struct hub *h, struct stream *s, struct durable_read *r,
+    size_t *n)
+{
+	struct hub_replay	*all;
+	struct frame		**frames;
+	size_t			 i, k, total = 0;
+
+	*n = 0;
+	for (i = 0; i < r->n; i++)
+		total += r->chans[i].nentries;
+	if (total == 0)
+		return NULL;
+	if ((all = calloc(total, sizeof(*all))) == NULL ||
+	    (frames = calloc(total, sizeof(*frames))) == NULL) {
+		free(all);
+		return NULL;
+	}
+	for (i = 0, k = 0; i < r->n; i++) {
+		size_t j;
+
+		for (j = 0; j < r->chans[i].nentries; j++, k++) {
+			all[k].e = &r->chans[i].entries[j];
+			all[k].chan = i;
+		}
+	}
+	qsort(all, total, sizeof(*all), hub_replay_cmp);
+	for (k = 0; k < total; k++) {
+		struct durable_chan *c = &r->chans[all[k].chan];
+		struct frame *f;
+
+		if ((f = frame_message(NULL, c->name, c->len, all[k].e->data,
+		    all[k].e->len, h->format)) == NULL)
+			break;
+		f->stamp = FRAME_STAMP_MESSAGE;
+		f->chan = s->subs[all[k].chan].channel;
+		f->epoch = c->now.epoch;
+		f->offset = all[k].e->offset;
+		f->time_ms = all[k].e->time_ms;
+		frames[(*n)++] = f;
+	}
+	free(all);
+	if (*n < total) {
+		while (*n > 0)
+			frame_unref(frames[--(*n)]);
+		free(frames);
+		return NULL;
+	}
+	return frames;
+}
+
+void
+hub_recovered(struct hub *h, struct durable_read *r)
+{
+	struct table_entry	*te;
+	struct stream		*s;
+	struct frame		**replay = NULL, *reset = NULL;
+	struct position		 start[r->n > 0 ? r->n : 1];
+	struct position		 seen[r->n > 0 ? r->n : 1];
+	size_t			 nreplay = 0, i;
+	int			 why = r->reset, gap;
+
+	pthread_mutex_lock(&h->lock);
+	if ((te = table_find(&h->by_id, (const char *)&r->stream_id,
+	    sizeof(r->stream_id))) == NULL)
+		goto done;		/* the stream went meanwhile */
+	s = te->value;
+	if (r->n != s->nsubs)
+		fatalx("hub_recovered: a read of %zu channels for a stream of "
+		    "%zu", r->n, s->nsubs);
+	for (i = 0; i < r->n; i++) {
+		seen[i] = r->chans[i].now;
+		start[i] = r->chans[i].now;
+		if (r->mode == DURABLE_OPEN || why != -1)
+			continue;
+		if ((gap = hub_read_gap(&r->chans[i])) != -1)
+			why = gap;
+	}
+	if (why == -1 && r->mode != DURABLE_OPEN) {
+		/* the replay starts where the client was; its frames advance */
+		for (i = 0; i < r->n; i++) {
+			if (r->mode == DURABLE_AFTER)
+				start[i] = r->chans[i].after;
+			else if (r->chans[i].nentries > 0) {
+				start[i] = r->chans[i].now;
+				start[i].offset =
+				    r->chans[i].entries[0].offset - 1;
+			}
+		}
+		replay = hub_replay_frames(h, s, r, &nreplay);
+		if (replay == NULL && nreplay == 0) {
+			for (i = 0; i < r->n; i++)
+				if (r->chans[i].nentries > 0)
+					why = HUB_RESET_OUT_OF_MEMORY;
+		}
+	}
+	if (why != -1) {
+		for (i = 0; i < r->n; i++)
+			start[i] = r->chans[i].now;
+		if ((reset = hub_reset_frame(h, (enum hub_reset)why)) == NULL)
+			log_warnx("out of memory: a stream gets no reset");
+	} else if (r->mode == DURABLE_AFTER) {
+		STATS_ADD(resumes, 1);
+		STATS_ADD(replayed, nreplay);
+	}
+	if (stream_recovered(s, start, seen, r->mode == DURABLE_OPEN &&
+	    why == -1, reset, replay, nreplay))
+		hub_queue_wake(h, s);
+	for (i = 0; i < nreplay; i++)
+		frame_unref(replay[i]);
+	free(replay);
+	frame_unref(reset);
+	hub_wake(h);
+done:
+	pthread_mutex_unlock(&h->lock);
+	durable_read_free(r);
 }

@@ -44,6 +44,8 @@ enum hub_reset {
 	HUB_RESET_HISTORY_DISABLED,	/* --history-size 0 */
 	HUB_RESET_OUT_OF_MEMORY,
 	HUB_RESET_NOT_SUBSCRIBED,	/* opened before the first subscription */
+	HUB_RESET_EPOCH_CHANGED,	/* Redis's history of a channel restarted */
+	HUB_RESET_UNKNOWN_CHANNELS,	/* an id of another set of channels */
 	HUB_NRESETS
 };
 
@@ -58,6 +60,7 @@ struct hub_config {
 	struct mailbox	*mailbox;	/* channel interest for the broker, or NULL */
 	int		 exact;		/* exact subscriptions: see hub_channels */
 	unsigned	 hold_ms;	/* exact: longest a new stream waits */
+	int		 durable;	/* --history redis: see hub_recovered */
 };
 
 /* one message as the broker received it (binary; not NUL-terminated) */
@@ -133,6 +136,15 @@ void		 hub_channels(struct hub *, enum hub_channel_event,
 		    const char **names, const size_t *lens, size_t n);
 /* exact subscriptions: Redis is reachable (1) or not (0) */
 void		 hub_redis_state(struct hub *, int up);
+/*
+ * --history redis.  A new stream's channels are read from Redis (their
+ * positions, or what a Last-Event-ID missed), through the broker; until
+ * the answer comes back here, what is published for it waits, and is then
+ * queued after the replay, less what the replay held already.  The hub
+ * takes r back and frees it.
+ */
+struct durable_read;
+void		 hub_recovered(struct hub *, struct durable_read *r);
 
 /*
  * main's tick, about every 100 ms: queue the pings that are due, spread

@@ -40,6 +40,12 @@ struct link {
 	uint64_t	 last_rx_ms;
 	uint64_t	 ping_sent_ms;	/* the last PING */
 	unsigned	 pings;		/* PINGs not answered yet */
+	/* who waits for each of them, oldest first (fn NULL: liveness) */
+	struct link_ping {
+		link_barrier_fn	 fn;
+		void		*arg;
+	}		*waiting;
+	size_t		 wcap, whead;
 	unsigned	 handshake;	/* answers still awaited */
 	unsigned	 handshake_sent;
 	const char	*handshake_cmd[2];	/* "AUTH", "SELECT" */
@@ -133,11 +139,65 @@ link_new(const struct link_target *t, unsigned timeout_ms, link_reply_fn fn,
 	return l;
 }
 
+/* the oldest PING's waiter, answered (ok 1) or not (0) */
+static void
+link_ping_done(struct link *l, int ok)
+{
+	struct link_ping	 w;
+
+	if (l->pings == 0)
+		return;
+	w = l->waiting[l->whead];
+	l->whead = (l->whead + 1) % l->wcap;
+	l->pings--;
+	if (w.fn != NULL)
+		w.fn(w.arg, ok);
+}
+
+static int
+link_ping(struct link *l, link_barrier_fn fn, void *arg, uint64_t now_ms)
+{
+	static const char *ping[1] = { "PING" };
+	static const size_t ping_len[1] = { 4 };
+	struct link_ping	*w;
+	size_t			 cap, i;
+
+	if (l->pings == l->wcap) {
+		cap = l->wcap ? l->wcap * 2 : 4;
+		if ((w = calloc(cap, sizeof(*w))) == NULL)
+			return -1;
+		for (i = 0; i < l->pings; i++)
+			w[i] = l->waiting[(l->whead + i) % l->wcap];
+		free(l->waiting);
+		l->waiting = w;
+		l->wcap = cap;
+		l->whead = 0;
+	}
+	if (link_command(l, 1, ping, ping_len) == -1)
+		return -1;
+	l->waiting[(l->whead + l->pings) % l->wcap] =
+	    (struct link_ping){ fn, arg };
+	l->pings++;
+	l->ping_sent_ms = now_ms;
+	return 0;
+}
+
+int
+link_barrier(struct link *l, link_barrier_fn fn, void *arg)
+{
+	if (l->state != LINK_READY)
+		return -1;
+	return link_ping(l, fn, arg, util_now_ms());
+}
+
 void
 link_free(struct link *l)
 {
 	if (l == NULL)
 		return;
+	while (l->pings > 0)
+		link_ping_done(l, 0);
+	free(l->waiting);
 	if (l->c != NULL)
 		redisFree(l->c);
 	free(l);
@@ -257,8 +317,8 @@ link_dispatch(struct link *l, redisReply *r, uint64_t now_ms)
 		return;
 	}
 	if (l->pings > 0 && link_is_pong(r)) {
-		l->pings--;
 		freeReplyObject(r);
+		link_ping_done(l, 1);
 		return;
 	}
 	l->reply(l->arg, l, r);
@@ -301,12 +361,16 @@ link_handle(struct link *l, short revents, uint64_t now_ms)
 	}
 }
 
+/* ms from then to now, 0 if then is later */
+static uint64_t
+link_since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
 void
 link_tick(struct link *l, uint64_t now_ms)
 {
-	static const char *ping[1] = { "PING" };
-	static const size_t ping_len[1] = { 4 };
-
 	if (l->state == LINK_DEAD)
 		return;
 	if (l->deadline_ms != 0 && now_ms >= l->deadline_ms) {
@@ -317,18 +381,20 @@ link_tick(struct link *l, uint64_t now_ms)
 	}
 	if (l->state != LINK_READY)
 		return;
-	/* no byte at all since a PING went out, for the whole timeout */
+	/*
+	 * No byte at all since a PING went out, for the whole timeout.  The
+	 * times may come from clocks read a moment apart (a barrier's PING is
+	 * sent after the caller read now_ms): never subtract past zero.
+	 */
 	if (l->pings > 0 && l->last_rx_ms < l->ping_sent_ms) {
-		if (now_ms - l->ping_sent_ms > l->timeout_ms)
+		if (link_since(now_ms, l->ping_sent_ms) > l->timeout_ms)
 			link_die(l, "no answer to PING in %u ms",
 			    l->timeout_ms);
 		return;
 	}
-	if (l->pings == 0 && now_ms - l->last_rx_ms > LINK_PING_IDLE_MS &&
-	    link_command(l, 1, ping, ping_len) == 0) {
-		l->pings++;
-		l->ping_sent_ms = now_ms;
-	}
+	if (l->pings == 0 && link_since(now_ms, l->last_rx_ms) >
+	    LINK_PING_IDLE_MS)
+		link_ping(l, NULL, NULL, now_ms);
 }
 
 uint64_t

@@ -79,4 +79,13 @@ uint64_t	 link_next_ms(const struct link *, uint64_t now_ms);
 int		 link_command(struct link *, int argc, const char **argv,
 		    const size_t *lens);
 
+/*
+ * A barrier: fn(arg, 1) once Redis has answered a PING sent now, that is
+ * once every message Redis wrote to this connection before it ran the
+ * PING has been read and handed over; fn(arg, 0) if the link dies (or is
+ * freed) first.  -1 if it could not be sent (fn is not called).
+ */
+typedef void	(*link_barrier_fn)(void *arg, int ok);
+int		 link_barrier(struct link *, link_barrier_fn, void *arg);
+
 #endif

@@ -46,6 +46,8 @@ mailbox_items_free(struct mailbox_items *l)
 
 	while ((it = STAILQ_FIRST(l)) != NULL) {
 		STAILQ_REMOVE_HEAD(l, entry);
+		if (it->ptr != NULL && it->ptr_free != NULL)
+			it->ptr_free(it->ptr);
 		free(it);
 	}
 }
@@ -84,10 +86,31 @@ mailbox_post(struct mailbox *mb, enum mailbox_op op, const char *channel,
 	if ((it = malloc(sizeof(*it) + len + 1)) == NULL)
 		return -1;
 	it->op = op;
+	it->ptr = NULL;
+	it->ptr_free = NULL;
 	it->len = len;
 	if (len > 0)
 		memcpy(it->channel, channel, len);
 	it->channel[len] = '\0';
+	pthread_mutex_lock(&mb->lock);
+	STAILQ_INSERT_TAIL(&mb->items, it, entry);
+	mb->count++;
+	mailbox_signal(mb);
+	pthread_mutex_unlock(&mb->lock);
+	return 0;
+}
+
+int
+mailbox_post_ptr(struct mailbox *mb, enum mailbox_op op, void *ptr,
+    void (*ptr_free)(void *))
+{
+	struct mailbox_item	*it;
+
+	if ((it = calloc(1, sizeof(*it) + 1)) == NULL)
+		return -1;
+	it->op = op;
+	it->ptr = ptr;
+	it->ptr_free = ptr_free;
 	pthread_mutex_lock(&mb->lock);
 	STAILQ_INSERT_TAIL(&mb->items, it, entry);
 	mb->count++;

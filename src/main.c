@@ -112,16 +112,17 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	memset(&hc, 0, sizeof(hc));
-	hc.history_size = cfg.history_size;
+	/* with the history in Redis the hub keeps none */
+	hc.history_size = cfg.history_redis ? 0 : cfg.history_size;
 	hc.history_ttl_s = cfg.history_ttl_s;
 	hc.history_bytes = cfg.history_bytes;
 	hc.format = cfg.format;
 	hc.exact = cfg.subscribe_exact;
 	hc.hold_ms = cfg.redis_timeout_ms;
+	hc.durable = cfg.history_redis;
 	if ((mailbox = mailbox_new()) == NULL)
 		fatalx("out of memory");
-	/* the broker hears of channels only when it subscribes them */
-	hc.mailbox = cfg.subscribe_exact ? mailbox : NULL;
+	hc.mailbox = mailbox;
 	if ((hub = hub_new(&hc)) == NULL)
 		fatalx("out of memory");
 	if ((broker = broker_start(&cfg, hub, mailbox, err, sizeof(err))) ==

@@ -54,6 +54,7 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 &&
 static const char *const options_formats[] = { "json", "raw", NULL };
 static const char *const options_auths[] = { "none", "jwt", NULL };
 static const char *const options_subscribes[] = { "pattern", "exact", NULL };
+static const char *const options_histories[] = { "memory", "redis", NULL };
 static const char *const options_cluster_pubsubs[] = {
 	"sharded", "classic", NULL
 };
@@ -176,6 +177,12 @@ static const struct options_entry options_entries[] = {
 	  "events are not idle; 0: never" },
 	{ .name = "demo", .type = OPTIONS_FLAG, OPTIONS_FIELD(demo),
 	  .def = "no", .help = "serve the demo page at /" },
+	{ .name = "history", .type = OPTIONS_CHOICE,
+	  OPTIONS_FIELD(history_redis), .choices = options_histories,
+	  .def = "memory",
+	  .help = "where history for Last-Event-ID resume is kept: memory "
+	  "(this instance's) or redis (shared by every instance, kept "
+	  "across restarts; publish with FCALL sserelay_publish)" },
 	{ .name = "history-size", .type = OPTIONS_NUMBER,
 	  OPTIONS_FIELD(history_size), .min = 0, .max = 100000,
 	  .def = "100", .arg = "N",

@@ -14,7 +14,7 @@
 #include "util.h"
 
 struct stream *
-stream_new(size_t ring_cap, size_t maxsubs)
+stream_new(size_t ring_cap, size_t maxsubs, int positions)
 {
 	struct stream	*s;
 
@@ -26,8 +26,21 @@ stream_new(size_t ring_cap, size_t maxsubs)
 		free(s);
 		return NULL;
 	}
+	if (positions && ((s->pos = calloc(maxsubs > 0 ? maxsubs : 1,
+	    sizeof(*s->pos))) == NULL || (s->idline =
+	    malloc(POSITION_ID_MAX(maxsubs) + 5)) == NULL ||
+	    ring_init(&s->holdq, ring_cap) == -1)) {
+		free(s->pos);
+		free(s->idline);
+		ring_free(&s->ring);
+		free(s);
+		return NULL;
+	}
 	if (pthread_mutex_init(&s->lock, NULL) != 0) {
 		ring_free(&s->ring);
+		ring_free(&s->holdq);
+		free(s->pos);
+		free(s->idline);
 		free(s);
 		return NULL;
 	}
@@ -42,9 +55,12 @@ stream_free(struct stream *s)
 	if (s->registered)
 		fatalx("stream_free: stream still registered in the hub");
 	ring_free(&s->ring);
+	ring_free(&s->holdq);
 	frame_unref(s->cur);
 	frame_unref(s->final);
 	pthread_mutex_destroy(&s->lock);
+	free(s->pos);
+	free(s->idline);
 	free(s);
 }
 
@@ -56,7 +72,15 @@ stream_push(struct stream *s, struct frame *f)
 	pthread_mutex_lock(&s->lock);
 	if (s->closing)
 		r = STREAM_PUSH_CLOSED;
-	else if (ring_push(&s->ring, f) == -1) {
+	else if (s->recovering) {
+		/* kept aside, as bounded as the ring */
+		if (ring_push(&s->holdq, f) == -1) {
+			s->closing = 1;
+			s->overflowed = 1;
+			r = STREAM_PUSH_OVERFLOW;
+		} else
+			r = STREAM_PUSH_QUEUED;
+	} else if (ring_push(&s->ring, f) == -1) {
 		s->closing = 1;
 		s->overflowed = 1;
 		r = STREAM_PUSH_OVERFLOW;
@@ -144,6 +168,106 @@ stream_release(struct stream *s)
 	return wake;
 }
 
+int
+stream_channel(const struct stream *s, const struct frame *f)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->nsubs; i++)
+		if ((const void *)s->subs[i].channel == f->chan)
+			return (int)i;
+	return -1;
+}
+
+/* the id line a frame is written after, from the stream's positions */
+static void
+stream_stamp(struct stream *s, const struct frame *f)
+{
+	int	 i;
+
+	s->idlen = s->idoff = 0;
+	if (f->stamp == FRAME_STAMP_NONE || s->pos == NULL)
+		return;
+	if (f->stamp == FRAME_STAMP_MESSAGE && (i = stream_channel(s, f)) !=
+	    -1) {
+		s->pos[i].epoch = f->epoch;
+		s->pos[i].offset = f->offset;
+		s->pos[i].known = 1;
+	}
+	memcpy(s->idline, "id: ", 4);
+	s->idlen = 4 + position_encode(s->idline + 4,
+	    POSITION_ID_MAX(s->maxsubs), s->fp, s->pos, s->nsubs);
+	s->idline[s->idlen++] = '\n';
+}
+
+void
+stream_recovering(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->recovering = 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+stream_recovered(struct stream *s, const struct position *start,
+    const struct position *seen, int open, struct frame *reset,
+    struct frame **replay, size_t nreplay)
+{
+	struct frame	*f;
+	size_t		 i, need;
+	int		 c, wake;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nsubs; i++)
+		s->pos[i] = start[i];
+	if (open) {
+		/* a message kept aside was sent after the client came */
+		for (i = 0; i < ring_count(&s->holdq); i++) {
+			f = s->holdq.slot[(s->holdq.head + i) % s->holdq.size];
+			if (f->stamp != FRAME_STAMP_MESSAGE ||
+			    (c = stream_channel(s, f)) == -1 ||
+			    s->pos[c].offset < f->offset ||
+			    s->pos[c].epoch != f->epoch)
+				continue;
+			s->pos[c].offset = f->offset > 0 ? f->offset - 1 : 0;
+		}
+	}
+	need = ring_count(&s->ring) + nreplay + ring_count(&s->holdq) + 2;
+	if (s->ring.cap < need)
+		s->ring.cap = need;	/* all of it, whatever the ring size */
+	if (reset != NULL && ring_push(&s->ring, reset) == -1)
+		goto nomem;
+	for (i = 0; i < nreplay; i++)
+		if (ring_push(&s->ring, replay[i]) == -1)
+			goto nomem;
+	while ((f = ring_pop(&s->holdq)) != NULL) {
+		c = f->stamp == FRAME_STAMP_MESSAGE ? stream_channel(s, f) : -1;
+		if (!open && c != -1 && seen[c].known &&
+		    f->epoch == seen[c].epoch && f->offset <= seen[c].offset) {
+			frame_unref(f);		/* replayed already */
+			continue;
+		}
+		if (ring_push(&s->ring, f) == -1) {
+			frame_unref(f);
+			goto nomem;
+		}
+		frame_unref(f);
+	}
+	s->recovering = 0;
+	wake = s->suspended && !s->held;
+	pthread_mutex_unlock(&s->lock);
+	return wake;
+nomem:
+	/* the client must not think it has everything: end, it comes back */
+	s->recovering = 0;
+	s->closing = 1;
+	s->overflowed = 1;
+	wake = s->suspended && !s->held;
+	pthread_mutex_unlock(&s->lock);
+	log_warnx("out of memory replaying to a stream: closing it");
+	return wake;
+}
+
 ssize_t
 stream_read(struct stream *s, char *buf, size_t max)
 {
@@ -162,6 +286,16 @@ stream_read(struct stream *s, char *buf, size_t max)
 			if (s->cur == NULL)
 				break;
 			s->off = 0;
+			stream_stamp(s, s->cur);
+		}
+		if (s->idoff < s->idlen) {
+			take = s->idlen - s->idoff;
+			if (take > max - n)
+				take = max - n;
+			memcpy(buf + n, s->idline + s->idoff, take);
+			n += take;
+			s->idoff += take;
+			continue;
 		}
 		take = s->cur->len - s->off;
 		if (take > max - n)

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "position.h"
 #include "quota.h"
 #include "query.h"
 #include "ring.h"
@@ -62,6 +63,19 @@ struct stream {
 	time_t		 expires;	/* token expiry (unix s); 0: none */
 	struct quota_hold hold;	/* connection limits it counts in */
 
+	/*
+	 * --history redis (see frame.h): the position of each channel, in
+	 * subs[] order, and the id line being written before a frame.  While
+	 * recovering (its history being read) what comes is kept in holdq.
+	 */
+	uint64_t	 id;		/* the hub's, for reads that come back */
+	uint32_t	 fp;		/* position_fingerprint of its channels */
+	struct position	*pos;		/* NULL without positions */
+	char		*idline;
+	size_t		 idlen, idoff;
+	int		 recovering;
+	struct ring	 holdq;
+
 	void		*conn;		/* the MHD connection */
 	void		(*suspend)(struct stream *);
 	void		(*resume)(struct stream *);
@@ -73,14 +87,18 @@ struct stream {
 	int		 wake_queued;
 	size_t		 waiting;		/* subs still waiting */
 	uint64_t	 reset_gen;		/* hub_channels' dedupe */
+	void		*read;			/* durable: to post at release */
 	int		 registered;
 	size_t		 nsubs;
 	size_t		 maxsubs;
 	struct hub_sub	 subs[];		/* maxsubs of them */
 };
 
-/* a stream for up to maxsubs channels (it costs 32 bytes a channel) */
-struct stream	*stream_new(size_t ring_cap, size_t maxsubs);
+/*
+ * A stream for up to maxsubs channels (it costs 40 bytes a channel), with
+ * positions (--history redis) or not.
+ */
+struct stream	*stream_new(size_t ring_cap, size_t maxsubs, int positions);
 /* drops every frame reference it holds and frees it */
 void		 stream_free(struct stream *);
 
@@ -110,6 +128,22 @@ void		 stream_wake(struct stream *);
  */
 int		 stream_hold(struct stream *);
 int		 stream_release(struct stream *);
+
+/*
+ * --history redis.  stream_recovering(): from now until stream_recovered(),
+ * what is pushed is kept aside.  stream_recovered(): the read is done;
+ * the positions become start (with open, a channel of which messages were
+ * kept aside starts just before the first of them), then reset (if not
+ * NULL) and the replay are queued, then what was kept aside but the
+ * messages a channel's position in seen already covers.  Returns 1 if the
+ * stream needs a wake.
+ */
+void		 stream_recovering(struct stream *);
+int		 stream_recovered(struct stream *, const struct position *start,
+		    const struct position *seen, int open, struct frame *reset,
+		    struct frame **replay, size_t nreplay);
+/* the index of the channel a frame came from, or -1 */
+int		 stream_channel(const struct stream *, const struct frame *);
 
 /*
  * Worker side, from the content reader: copy up to max bytes of queued

@@ -6,7 +6,10 @@
 // progress messages, then the notification), the URL must come from -u or
 // REDIS_URL (the option wins), a password in the URL must work and never be
 // printed, DELAY_MS must be honoured, and every failure (Redis unreachable,
-// wrong password, invalid id) must end with a non-zero exit status.
+// wrong password, invalid id) must end with a non-zero exit status.  With -D
+// each publishes durably, FCALL sserelay_publish (the Function a daemon with
+// --history redis loads): the same messages, each with its position, kept
+// in the channel's Redis stream.
 // tests/demo.t runs the same publishers against the daemon and a browser.
 //
 // Needs redis-cli, /usr/bin/python3 with redis-py (python3-redis) and
@@ -142,5 +145,31 @@ h.run(async () => {
   ok(r.code === 0, 'publish.sh -h HOST -p PORT: exits 0', h.tail(r.output));
   await h.waitFor(() => sub.got.length >= 12, '12 messages', 5000).catch((e) => diag(e.message));
   is(sub.got, expected('p1', 'bob'), 'publish.sh -h/-p: the same messages');
+
+  // -D: durably, through the daemon's Redis Function
+  const d = await h.startDaemon({ redisUrl: redis.url, args: ['--history', 'redis'] });
+  await h.waitFor(async () => {
+    try { return (await redis.client.command('FCALL_RO', 'sserelay_version', '0')) !== null; } catch (e) { return false; }
+  }, 'the daemon loaded its function library', 10000);
+  const durableUploads = { 'publish.sh': 'd1', 'publish.py': 'd2', 'publish.js': 'd3' };
+  const dsub = await subscriber(redis.port, ['upload:d1', 'upload:d2', 'upload:d3', 'user:alice']);
+  for (const file of FILES) {
+    const up = durableUploads[file];
+    dsub.got.length = 0;
+    const rd = await run(file, ['-D', '-u', redis.url, up, 'alice']);
+    ok(rd.code === 0, `${file} -D: exits 0`, h.tail(rd.output));
+    ok(rd.output.split('\n').filter((l) => /^FCALL sserelay_publish 1 \S+ .* -> position [0-9a-f]+:[0-9]+$/.test(l)).length === 12,
+      `${file} -D: prints each FCALL with the message's position`, rd.output);
+    await h.waitFor(() => dsub.got.length >= 12, '12 messages', 5000).catch((e) => diag(e.message));
+    // on the channel: "\0sr1:<epoch>:<offset>:" then the message
+    ok(dsub.got.every(([, p]) => /^\u0000sr1:[0-9a-f]+:[0-9]+:/.test(p)),
+      `${file} -D: each message is published with its position`, dsub.got);
+    const unwrapped = dsub.got.map(([ch, p]) => [ch, p.replace(/^\u0000sr1:[0-9a-f]+:[0-9]+:/, '')]);
+    is(unwrapped, expected(up, 'alice'), `${file} -D: the same messages as without -D`);
+    const kept = await redis.client.command('XLEN', `sserelay:{upload:${up}}:s`);
+    is(kept, 11, `${file} -D: all 11 kept in the channel's Redis stream`);
+  }
+  await h.stopDaemonChecked(d, 'daemon (--history redis)');
+  dsub.close();
   sub.close();
 }, { timeoutMs: 120000 });

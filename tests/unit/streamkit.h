@@ -80,7 +80,7 @@ kit_stream(size_t cap, struct conn *c)
 	struct stream *s;
 
 	memset(c, 0, sizeof(*c));
-	if ((s = stream_new(cap, 17)) == NULL) {
+	if ((s = stream_new(cap, 17, 0)) == NULL) {
 		printf("Bail out! stream_new failed\n");
 		exit(1);
 	}
@@ -103,6 +103,7 @@ kit_hub(size_t size, unsigned ttl_s, size_t bytes, struct mailbox *mb)
 	hc.history_bytes = bytes;
 	hc.format = FRAME_FORMAT_RAW;
 	hc.mailbox = mb;
+	hc.exact = mb != NULL;	/* the broker hears of channels then */
 	if ((h = hub_new(&hc)) == NULL) {
 		printf("Bail out! hub_new failed\n");
 		exit(1);
