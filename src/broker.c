@@ -80,6 +80,7 @@
 #define BROKER_RETRY_MS			1000	/* a refused channel */
 #define BROKER_MOVED_RETRY_MS		50	/* a moved one: after the map */
 #define BROKER_CLUSTER_REFRESH_MS	10000
+#define BROKER_CLUSTER_FAILING_MS	500	/* while a primary is down */
 #define BROKER_SEEDS_MAX		64
 
 /* an (un)subscribe command waiting for its answers */
@@ -360,9 +361,14 @@ broker_node_new(struct broker *b, const char *host, int port)
 	return n;
 }
 
+static void	broker_read_unroute(void *, struct durable_read *, size_t);
+
 static void
 broker_node_free(struct broker *b, struct broker_node *n)
 {
+	/* its reads go to whichever server serves their slots now */
+	if (n->cmd != NULL)
+		cmdlink_drain(n->cmd, broker_read_unroute, b);
 	TAILQ_REMOVE(&b->nodes, n, entry);
 	if (b->classic == n)
 		b->classic = NULL;
@@ -889,6 +895,24 @@ broker_read(struct broker *b, struct durable_read *r)
 		broker_read_route(b, r, i);
 }
 
+/* cmdlink_drain's fn: the read waits to be routed again */
+static void
+broker_read_unroute(void *arg, struct durable_read *r, size_t i)
+{
+	struct broker		*b = arg;
+	struct broker_read	*br;
+
+	r->chans[i].node = NULL;
+	if ((br = calloc(1, sizeof(*br))) == NULL) {
+		r->chans[i].status = DURABLE_FAILED;
+		broker_read_done(b, r, i);
+		return;
+	}
+	br->r = r;
+	br->i = i;
+	TAILQ_INSERT_TAIL(&b->unrouted, br, entry);
+}
+
 /* reads that waited for a node (a cluster map, a sentinel's answer) */
 static void
 broker_reads_retry(struct broker *b)
@@ -974,6 +998,24 @@ broker_cluster_refresh(struct broker *b, uint64_t now)
 		b->next_refresh_ms = now;
 }
 
+/*
+ * A node the map names cannot be reached: a failover is likely under way,
+ * and the map is read again every BROKER_CLUSTER_FAILING_MS until it says
+ * who serves those slots now.
+ */
+static int
+broker_cluster_failing(struct broker *b)
+{
+	struct broker_node	*n;
+
+	TAILQ_FOREACH(n, &b->nodes, entry)
+		if (!n->stale && (n->wanted || n->cmd != NULL) &&
+		    (n->warned || (n->cmd != NULL && !cmdlink_ready(n->cmd) &&
+		    n->link == NULL)))
+			return 1;
+	return 0;
+}
+
 /* the nodes the map does not name any more, and the classic node */
 static void
 broker_cluster_apply(struct broker *b)
@@ -1036,8 +1078,8 @@ broker_control_reply(void *arg, struct link *l, redisReply *r)
 		b->map_ok = 1;
 		b->warned_map = 0;
 		broker_cluster_apply(b);
-		b->next_refresh_ms = util_now_ms() +
-		    BROKER_CLUSTER_REFRESH_MS;
+		b->next_refresh_ms = util_now_ms() + (broker_cluster_failing(b) ?
+		    BROKER_CLUSTER_FAILING_MS : BROKER_CLUSTER_REFRESH_MS);
 	}
 	b->control_sent = 2;
 	freeReplyObject(r);
@@ -1078,6 +1120,7 @@ broker_control_step(struct broker *b, uint64_t now)
 			broker_control_connect(b);
 		return;
 	}
+
 	link_tick(b->control, now);
 	if (link_state(b->control) == LINK_DEAD) {
 		if (!b->warned_map)

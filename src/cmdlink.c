@@ -100,6 +100,24 @@ cmdlink_free(struct cmdlink *c)
 	free(c);
 }
 
+void
+cmdlink_drain(struct cmdlink *c, void (*fn)(void *, struct durable_read *,
+    size_t), void *arg)
+{
+	struct cmdlink_item	*it;
+
+	/* answers still coming on the link would be another read's */
+	link_free(c->link);
+	c->link = NULL;
+	c->state = CMDLINK_DOWN;
+	TAILQ_CONCAT(&c->inflight, &c->queued, entry);
+	while ((it = TAILQ_FIRST(&c->inflight)) != NULL) {
+		TAILQ_REMOVE(&c->inflight, it, entry);
+		fn(arg, it->r, it->i);
+		free(it);
+	}
+}
+
 int
 cmdlink_ready(const struct cmdlink *c)
 {

@@ -33,6 +33,12 @@ struct cmdlink	*cmdlink_new(const struct link_target *, unsigned timeout_ms,
 		    cmdlink_done_fn, void *arg);
 /* reads still queued are handed back with DURABLE_FAILED */
 void		 cmdlink_free(struct cmdlink *);
+/*
+ * Hand the reads not answered yet to fn (for another server: a cluster
+ * slot's new primary) and forget them; done is not called for them.
+ */
+void		 cmdlink_drain(struct cmdlink *, void (*fn)(void *,
+		    struct durable_read *, size_t), void *arg);
 /* queue channel i of r */
 int		 cmdlink_read(struct cmdlink *, struct durable_read *, size_t i);
 /* 1 once the library is loaded and reads flow */

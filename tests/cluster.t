@@ -12,6 +12,10 @@
 #   reset and then the next message;
 # - --cluster-pubsub classic: one node, SUBSCRIBE, and a plain PUBLISH on
 #   any node reaches the stream;
+# - --history redis: the Function library loaded on every primary; FCALL
+#   sserelay_publish on channels of every primary; a client moved from one
+#   instance to another resumes exactly; after a primary's failover the
+#   history is on its replica and resumes stay exact;
 # - bad input: a seed that is no cluster node is a startup error (exit 1);
 #   unreachable seeds are logged and retried, never a crash.
 import subprocess
@@ -148,6 +152,92 @@ def classic(cl):
     d.stop()
 
 
+def durable(cl):
+    cc = topology.ClusterClient(cl.seeds())
+    a = daemon(cl, "dur-a", ["--history", "redis"])
+    b = daemon(cl, "dur-b", ["--history", "redis"])
+    prims = cl.primaries()
+    t.ok(harness.wait_for(lambda: all(
+        topology.try_cmd(p, "FCALL_RO", "sserelay_version", "0")
+        for p in prims), 15, 0.05),
+         "the function library is loaded on every primary")
+    # one stream on a user channel and two uploads, spread over primaries,
+    # the user channel on one that has a replica (for the failover below)
+    victim = next(p for p in prims if cl.replicas(of=p))
+    others = [p for p in prims if p != victim]
+    user = cl.channel_on(victim, "user:du")[len("user:"):]
+    ups = [cl.channel_on(p, "upload:dp")[len("upload:"):] for p in others]
+    path = "/events?user=%s&upload=%s&upload=%s" % (user, ups[0], ups[1])
+    chans = ["user:" + user] + ["upload:" + u for u in ups]
+    s = a.stream(path)
+    t.ok(s.wait_opened(15), "a durable stream on channels of 3 primaries")
+    sent = []
+    for k in range(30):
+        ch = chans[k % 3]
+        pos = cc.cmd("FCALL", "sserelay_publish", "1", ch, "c%d" % k, key=ch)
+        sent.append(("c%d" % k, pos))
+    t.ok(all(isinstance(p, bytes) and b":" in p for _, p in sent),
+         "FCALL sserelay_publish answers each position, on its primary")
+    s.wait(lambda: len(harness.message_events(s)) >= 30, 15)
+    for ch in chans:
+        # each channel in its order; channels of several primaries come
+        # over several connections
+        t.eq([e.json()["data"] for e in harness.message_events(s)
+              if e.json()["channel"] == ch],
+             ["c%d" % k for k in range(30) if chans[k % 3] == ch],
+             "%s: its 10 arrive live, in order" % ch)
+    last = [e.id for e in s.events if e.id][-1]
+    s.close()
+    for k in range(30, 45):
+        ch = chans[k % 3]
+        cc.cmd("FCALL", "sserelay_publish", "1", ch, "c%d" % k, key=ch)
+    s2 = b.resume(path, last)
+    s2.wait(lambda: len(harness.message_events(s2)) >= 15, 15)
+    t.eq(sorted(e.json()["data"] for e in harness.message_events(s2)),
+         sorted("c%d" % k for k in range(30, 45)),
+         "moved to the other instance: exactly the 15 it missed")
+    t.eq(harness.reset_events(s2), [], "with no reset")
+    for ch in chans:
+        got = [e.json()["data"] for e in harness.message_events(s2)
+               if e.json()["channel"] == ch]
+        t.eq(got, ["c%d" % k for k in range(30, 45) if chans[k % 3] == ch],
+             "%s: in order" % ch)
+    last = [e.id for e in s2.events if e.id][-1]
+    s2.close()
+    # a failover: the history is on the promoted replica
+    cl.kill_primary(victim)
+    new = cl.wait_failover(victim, timeout=60)
+    t.diag("durable: failover of %d -> %d in %.2f s" %
+           (victim, new, cl.failover_seconds))
+
+    def fcall_after(k):
+        try:
+            ch = chans[k % 3]
+            cc.cmd("FCALL", "sserelay_publish", "1", ch, "c%d" % k, key=ch)
+            return True
+        except harness.RedisError:
+            return False
+    for k in range(45, 51):
+        t.ok(harness.wait_for(lambda: fcall_after(k), 30, 0.05),
+             "FCALL on c%d after the failover" % k)
+    t.ok(harness.wait_for(lambda: a.healthz()[0] == 200 and
+                          b.healthz()[0] == 200, 30, 0.05),
+         "both instances follow the failover (/healthz 200)")
+    s3 = a.resume(path, last)
+    s3.wait(lambda: len(harness.message_events(s3)) >= 6 or
+            harness.reset_events(s3), 20)
+    t.eq(sorted(e.json()["data"] for e in harness.message_events(s3)),
+         sorted("c%d" % k for k in range(45, 51)),
+         "after the failover a resume is exact: the replica had the history "
+         "(the library and the keys are replicated)")
+    t.eq([e.json().get("reason") for e in harness.reset_events(s3)], [],
+         "no reset")
+    s3.close()
+    a.stop()
+    b.stop()
+    cc.close()
+
+
 def bad_input(cl):
     r = t.redis()
     p = subprocess.run([t.sserelay, "-c", "/dev/null", "--listen",
@@ -182,6 +272,7 @@ def main():
     d.stop()
     classic(cl)
     cc.close()
+    durable(cl)
 
 
 t.run(main)
