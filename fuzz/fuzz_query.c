@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	maxu = data[0] % (QUERY_UPLOADS_MAX + 2);	/* 0 and 17: clamped */
 	data++, size--;
-	query_init(&q, maxu);
+	query_init(&q, maxu, 10);
 	if (q.max_uploads < 1 || q.max_uploads > QUERY_UPLOADS_MAX)
 		abort();
 	if ((buf = malloc(size + 1)) == NULL)
@@ -85,6 +85,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (strcmp(q.uploads[i], q.uploads[j]) == 0)
 					abort();
 		}
+		if (q.last > q.max_last || (!q.has_last && q.last != 0))
+			abort();
 		if (q.has_last_event_id &&
 		    strlen(q.last_event_id) > QUERY_ID_MAX)
 			abort();

@@ -63,6 +63,7 @@ struct config {
 	char		*user_prefix;
 	char		*upload_prefix;
 	_Atomic unsigned max_uploads;
+	_Atomic unsigned max_last;		/* ?last=N at most; 0: off */
 	unsigned	 max_connections;	/* 0: from RLIMIT_NOFILE */
 	unsigned	 conn_memory;		/* MHD pool per connection */
 	unsigned	 client_timeout_s;	/* idle non-suspended clients */

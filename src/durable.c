@@ -156,7 +156,7 @@ durable_read_reply(struct durable_read *r, size_t i, const redisReply *rep)
 		en = &c->entries[k];
 		if (durable_number(rep->element[3 + 3 * k], &en->offset) ==
 		    -1 || durable_number(rep->element[3 + 3 * k + 1],
-		    &en->time_ms) == -1 || d->type != REDIS_REPLY_STRING ||
+		    &en->time_us) == -1 || d->type != REDIS_REPLY_STRING ||
 		    (en->data = malloc(d->len + 1)) == NULL)
 			goto bad;
 		memcpy(en->data, d->str, d->len);

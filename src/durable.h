@@ -45,7 +45,8 @@ enum durable_status {
 
 struct durable_entry {
 	uint64_t	 offset;
-	uint64_t	 time_ms;	/* Redis's clock when published */
+	uint64_t	 time_us;	/* its node's clock when published: in
+					   publish order on one node */
 	size_t		 len;
 	char		*data;
 };

@@ -15,7 +15,7 @@
 --
 -- Keys: sserelay:<c>:m (a hash: e, the channel's epoch; o, its last
 -- offset) and sserelay:<c>:s (the stream, entry id "<offset>-0", fields d
--- the payload and t the publish time in ms), where <c> is the channel with
+-- the payload and t the publish time in µs), where <c> is the channel with
 -- its hash tag kept, or wrapped in {} when it has none, so that both keys
 -- and the channel share one cluster slot.  The epoch is new whenever the
 -- meta hash is: after Redis lost its data, or after @META_TTL@ s without a
@@ -43,9 +43,11 @@ local function keys_of(ch)
 	return 'sserelay:{' .. ch .. '}:m', 'sserelay:{' .. ch .. '}:s'
 end
 
-local function now_ms()
+-- in microseconds: a node runs one call at a time, each longer than 1 µs,
+-- so its messages are in publish order by it, whatever their channel
+local function now_us()
 	local t = redis.call('TIME')
-	return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+	return t[1] .. string.format('%06d', tonumber(t[2]))
 end
 
 local function publish(keys, args)
@@ -69,7 +71,7 @@ local function publish(keys, args)
 	local o = redis.call('HINCRBY', mkey, 'o', 1)
 	if SIZE > 0 then
 		redis.call('XADD', skey, 'MAXLEN', SIZE, o .. '-0', 'd', payload,
-		    't', now_ms())
+		    't', now_us())
 		redis.call('EXPIRE', skey, TTL)
 	end
 	redis.call('EXPIRE', mkey, META_TTL)

@@ -29,7 +29,6 @@ frame_new(const void *p, size_t len)
 	f->epoch = 0;
 	f->offset = 0;
 	f->recv_us = 0;
-	f->time_ms = 0;
 	f->len = len;
 	if (len)
 		memcpy(f->data, p, len);

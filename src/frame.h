@@ -42,7 +42,6 @@ struct frame {
 	uint32_t	 epoch;		/* STAMP_MESSAGE: its position */
 	uint64_t	 offset;
 	uint64_t	 recv_us;	/* when it came from Redis (monotonic) */
-	uint64_t	 time_ms;	/* replayed: when it was published */
 	size_t		 len;
 	char		 data[];
 };

@@ -222,6 +222,34 @@ history_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/*
+ * The frames of sel[0..k), in seq order, each with a reference for the
+ * caller; sel is freed.  -1 if out of memory.
+ */
+static int
+history_frames(struct history_entry **sel, size_t k, struct frame ***out,
+    size_t *nout)
+{
+	struct frame	**frames;
+	size_t		 i;
+
+	if (k == 0) {
+		free(sel);
+		return 0;
+	}
+	qsort(sel, k, sizeof(*sel), history_cmp);
+	if ((frames = malloc(k * sizeof(*frames))) == NULL) {
+		free(sel);
+		return -1;
+	}
+	for (i = 0; i < k; i++)
+		frames[i] = frame_ref(sel[i]->frame);
+	free(sel);
+	*out = frames;
+	*nout = k;
+	return 0;
+}
+
 enum history_verdict
 history_replay(struct history *h, const char **chans, const size_t *lens,
     size_t n, uint64_t after, struct frame ***out, size_t *nout)
@@ -229,7 +257,6 @@ history_replay(struct history *h, const char **chans, const size_t *lens,
 	struct history_entry	**sel = NULL, *e;
 	struct history_chan	*c[n > 0 ? n : 1];
 	struct table_entry	*te;
-	struct frame		**frames;
 	size_t			 i, total = 0, k = 0;
 
 	*out = NULL;
@@ -265,21 +292,43 @@ history_replay(struct history *h, const char **chans, const size_t *lens,
 			STAILQ_FOREACH(e, &c[i]->entries, in_chan)
 				if (e->seq > after)
 					sel[k++] = e;
-	if (k == 0) {
-		free(sel);
-		return HISTORY_COMPLETE;
+	return history_frames(sel, k, out, nout) == 0 ? HISTORY_COMPLETE :
+	    HISTORY_NOMEM;
+}
+
+int
+history_last(struct history *h, const char **chans, const size_t *lens,
+    size_t n, size_t count, struct frame ***out, size_t *nout)
+{
+	struct history_entry	**sel, *e;
+	struct history_chan	*c[n > 0 ? n : 1];
+	struct table_entry	*te;
+	size_t			 i, skip, total = 0, k = 0;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < n; i++) {
+		te = table_find(&h->chans, chans[i], lens[i]);
+		c[i] = te != NULL ? te->value : NULL;
+		if (c[i] != NULL)
+			total += c[i]->count < count ? c[i]->count : count;
 	}
-	qsort(sel, k, sizeof(*sel), history_cmp);
-	if ((frames = malloc(k * sizeof(*frames))) == NULL) {
-		free(sel);
-		return HISTORY_NOMEM;
+	if (total == 0)
+		return 0;
+	if ((sel = malloc(total * sizeof(*sel))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (c[i] == NULL)
+			continue;
+		/* the channel's list runs oldest first: skip to its newest */
+		skip = c[i]->count > count ? c[i]->count - count : 0;
+		STAILQ_FOREACH(e, &c[i]->entries, in_chan)
+			if (skip > 0)
+				skip--;
+			else
+				sel[k++] = e;
 	}
-	for (i = 0; i < k; i++)
-		frames[i] = frame_ref(sel[i]->frame);
-	free(sel);
-	*out = frames;
-	*nout = k;
-	return HISTORY_COMPLETE;
+	return history_frames(sel, k, out, nout);
 }
 
 int

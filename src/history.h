@@ -92,5 +92,12 @@ int	 history_is_subscribed(struct history *, const char *, size_t);
 enum history_verdict history_replay(struct history *, const char **,
 	    const size_t *, size_t n, uint64_t after, struct frame ***out,
 	    size_t *nout);
+/*
+ * ?last=N: the frames of the newest count messages of each of the n
+ * channels that it keeps (fewer if it keeps fewer), in seq order, as
+ * history_replay gives them.  0, or -1 if out of memory.
+ */
+int	 history_last(struct history *, const char **, const size_t *,
+	    size_t n, size_t count, struct frame ***out, size_t *nout);
 
 #endif

@@ -281,7 +281,7 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	char			 names[QUERY_UPLOADS_MAX + 1][QUERY_ID_MAX + 80];
 	enum MHD_Result		 r;
 
-	query_init(&q, cfg->max_uploads);
+	query_init(&q, cfg->max_uploads, cfg->max_last);
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND,
 	    http_events_query_pair, &q);
 	if (query_finish(&q) == -1) {
@@ -319,7 +319,7 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	    "Last-Event-ID");
 	if (last_id == NULL && q.has_last_event_id)
 		last_id = q.last_event_id;
-	if (hub_add(h->hub, s, chan, lens, n, last_id, &res) == -1) {
+	if (hub_add(h->hub, s, chan, lens, n, last_id, q.last, &res) == -1) {
 		quota_release(h->quota, &s->hold);
 		stream_free(s);
 		return http_text(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -331,6 +331,9 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	else if (last_id != NULL)
 		log_debug("http: resume from '%.40s': %zu events replayed",
 		    last_id, res.replayed);
+	else if (q.last > 0 && !cfg->history_redis)
+		log_debug("http: last=%u: a backlog of %zu events", q.last,
+		    res.backlog);
 	/* from here on only http_events_completed() frees s */
 	*con_cls = s;
 	/*

@@ -395,6 +395,37 @@ hub_resume(struct hub *h, struct stream *s, const char **channels,
 }
 
 /*
+ * ?last=N, with the history in memory: queue, in a stream no one else sees
+ * yet, the newest `last` messages of each channel, under the hub lock like
+ * a resume.  Out of memory it starts live, without them.
+ */
+static void
+hub_backlog(struct hub *h, struct stream *s, const char **channels,
+    const size_t *lens, size_t n, unsigned last, struct hub_resume *res)
+{
+	struct frame	**frames;
+	size_t		 nframes = 0, i;
+	int		 r;
+
+	if (history_last(&h->history, channels, lens, n, last, &frames,
+	    &nframes) == -1) {
+		log_warnx("out of memory for a backlog: the stream starts live");
+		return;
+	}
+	r = stream_replay(s, frames, nframes);
+	for (i = 0; i < nframes; i++)
+		frame_unref(frames[i]);
+	free(frames);
+	if (r == -1) {
+		log_warnx("out of memory for a backlog: the stream starts live");
+		return;
+	}
+	res->backlog = nframes;
+	STATS_ADD(backlogs, 1);
+	STATS_ADD(backlog_events, nframes);
+}
+
+/*
  * --history redis: post the read a stream waits for, once its channels
  * are subscribed (at once with patterns); the broker answers through
  * hub_recovered().  Out of memory, the read is lost: the stream is ended
@@ -430,7 +461,7 @@ hub_read_post(struct hub *h, struct stream *s)
  */
 static int
 hub_recover(struct hub *h, struct stream *s, const char **channels,
-    const size_t *lens, size_t n, const char *last_event_id,
+    const size_t *lens, size_t n, const char *last_event_id, unsigned last,
     struct hub_resume *res)
 {
 	struct durable_read	*r;
@@ -452,8 +483,9 @@ hub_recover(struct hub *h, struct stream *s, const char **channels,
 			reset = HUB_RESET_MALFORMED_ID;
 			break;
 		}
-	}
-	if ((r = durable_read_new(s->id, mode, 0, channels, lens, n)) == NULL)
+	} else if (last > 0)
+		mode = DURABLE_LAST;
+	if ((r = durable_read_new(s->id, mode, last, channels, lens, n)) == NULL)
 		return -1;
 	for (i = 0; mode == DURABLE_AFTER && i < n; i++)
 		r->chans[i].after = after[i];
@@ -544,7 +576,7 @@ hub_sort_channels(const char **names, size_t *lens, size_t n)
 int
 hub_add(struct hub *h, struct stream *s, const char **channels0,
     const size_t *lens0, size_t n, const char *last_event_id,
-    struct hub_resume *res)
+    unsigned last, struct hub_resume *res)
 {
 	struct hub_channel	*c;
 	struct hub_sub		*sub;
@@ -562,15 +594,18 @@ hub_add(struct hub *h, struct stream *s, const char **channels0,
 
 	if (res == NULL)
 		res = &dummy;
-	res->replayed = 0;
+	res->replayed = res->backlog = 0;
 	res->reset = -1;
 	res->held = 0;
 	pthread_mutex_lock(&h->lock);
 	if (h->closing)
 		goto bad;
-	if (!h->durable && last_event_id != NULL && *last_event_id != '\0' &&
-	    hub_resume(h, s, channels, lens, n, last_event_id, res) == -1)
-		goto bad;
+	if (!h->durable && last_event_id != NULL && *last_event_id != '\0') {
+		if (hub_resume(h, s, channels, lens, n, last_event_id,
+		    res) == -1)
+			goto bad;
+	} else if (!h->durable && last > 0)
+		hub_backlog(h, s, channels, lens, n, last, res);
 	for (i = 0; i < n; i++) {
 		if ((c = hub_channel_get(h, channels[i], lens[i])) == NULL) {
 			while (i-- > 0)
@@ -593,7 +628,7 @@ hub_add(struct hub *h, struct stream *s, const char **channels0,
 			goto unsubscribe;
 		table_find(&h->by_id, (const char *)&s->id,
 		    sizeof(s->id))->value = s;
-		if (hub_recover(h, s, channels, lens, n, last_event_id,
+		if (hub_recover(h, s, channels, lens, n, last_event_id, last,
 		    res) == -1) {
 			table_remove(&h->by_id, table_find(&h->by_id,
 			    (const char *)&s->id, sizeof(s->id)));
@@ -1026,8 +1061,8 @@ hub_replay_cmp(const void *a, const void *b)
 {
 	const struct hub_replay *x = a, *y = b;
 
-	if (x->e->time_ms != y->e->time_ms)
-		return x->e->time_ms < y->e->time_ms ? -1 : 1;
+	if (x->e->time_us != y->e->time_us)
+		return x->e->time_us < y->e->time_us ? -1 : 1;
 	if (x->chan != y->chan)
 		return x->chan < y->chan ? -1 : 1;
 	return x->e->offset < y->e->offset ? -1 : x->e->offset > y->e->offset;
@@ -1092,7 +1127,6 @@ hub_replay_frames(struct hub *h, struct stream *s, struct durable_read *r,
 		f->chan = s->subs[all[k].chan].channel;
 		f->epoch = c->now.epoch;
 		f->offset = all[k].e->offset;
-		f->time_ms = all[k].e->time_ms;
 		frames[(*n)++] = f;
 	}
 	free(all);
@@ -1158,6 +1192,9 @@ hub_recovered(struct hub *h, struct durable_read *r)
 	} else if (r->mode == DURABLE_AFTER) {
 		STATS_ADD(resumes, 1);
 		STATS_ADD(replayed, nreplay);
+	} else if (r->mode == DURABLE_LAST) {
+		STATS_ADD(backlogs, 1);
+		STATS_ADD(backlog_events, nreplay);
 	}
 	if (stream_recovered(s, start, seen, r->mode == DURABLE_OPEN &&
 	    why == -1, reset, replay, nreplay))

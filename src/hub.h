@@ -74,6 +74,7 @@ struct hub_message {
 /* how a stream's Last-Event-ID was answered, and whether it must wait */
 struct hub_resume {
 	size_t		 replayed;	/* events replayed from history */
+	size_t		 backlog;	/* ?last=N: events of its backlog */
 	int		 reset;		/* enum hub_reset, or -1: none */
 	int		 held;		/* waits for its subscriptions */
 };
@@ -98,9 +99,12 @@ void		 hub_set_slow_final(struct hub *, struct frame *);
  * Subscribe s to n channels (binary names) and to the heartbeats.  With a
  * last_event_id (not NULL, not empty) the stream first gets every event it
  * missed on its channels from the history, in order, or a reset event
- * saying why that cannot be (res says which).  Done under the hub lock, so
- * the switch to live events has no gap and no overlap.  0, or -1 when
- * shutting down or out of memory (nothing registered).
+ * saying why that cannot be (res says which).  Without one, a last > 0
+ * (?last=N) starts it with the newest `last` kept messages of each channel,
+ * merged in publish order (res->backlog; later with --history redis).
+ * Done under the hub lock, so the switch to live events has no gap and no
+ * overlap.  0, or -1 when shutting down or out of memory (nothing
+ * registered).
  *
  * With exact subscriptions a stream whose channels are not all subscribed
  * yet is held (res->held; see stream_hold) until Redis confirms them, so
@@ -110,7 +114,7 @@ void		 hub_set_slow_final(struct hub *, struct frame *);
  */
 int		 hub_add(struct hub *, struct stream *, const char **channels,
 		    const size_t *lens, size_t n, const char *last_event_id,
-		    struct hub_resume *res);
+		    unsigned last, struct hub_resume *res);
 /* undo hub_add; harmless if s was never added */
 void		 hub_remove(struct hub *, struct stream *);
 

@@ -197,6 +197,11 @@ static const struct options_entry options_entries[] = {
 	  .def = "64M", .arg = "BYTES",
 	  .help = "all history together, at most (suffix k, M or G "
 	  "allowed); oldest dropped first" },
+	{ .name = "max-last", .type = OPTIONS_NUMBER,
+	  .flags = OPTIONS_LIVE, OPTIONS_FIELD(max_last),
+	  .min = 0, .max = 1000, .def = "10", .arg = "N",
+	  .help = "largest ?last=N a new stream may ask: the newest N "
+	  "kept messages of each channel first; 0: off" },
 	{ .name = "subscribe", .type = OPTIONS_CHOICE,
 	  OPTIONS_FIELD(subscribe_exact), .choices = options_subscribes,
 	  .def = "pattern",

@@ -9,9 +9,10 @@
 #include "query.h"
 
 void
-query_init(struct query *q, size_t max_uploads)
+query_init(struct query *q, size_t max_uploads, unsigned max_last)
 {
 	memset(q, 0, sizeof(*q));
+	q->max_last = max_last;
 	if (max_uploads == 0 || max_uploads > QUERY_UPLOADS_MAX)
 		max_uploads = QUERY_UPLOADS_MAX;
 	q->max_uploads = max_uploads;
@@ -59,6 +60,39 @@ query_bad_id(struct query *q, const char *what, size_t len)
 	return query_fail(q, q->errbuf);
 }
 
+/* ?last=N: a plain decimal number, 0..max_last */
+static int
+query_last(struct query *q, const char *value, size_t len)
+{
+	unsigned long	 v = 0;
+	size_t		 i;
+
+	if (q->has_last)
+		return query_fail(q, "duplicate last parameter");
+	for (i = 0; i < len; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			break;
+		if (v <= q->max_last)
+			v = v * 10 + (unsigned long)(value[i] - '0');
+	}
+	if (len == 0 || i < len) {
+		snprintf(q->errbuf, sizeof(q->errbuf), "last must be a number "
+		    "from 0 to %u", q->max_last);
+		return query_fail(q, q->errbuf);
+	}
+	if (v > q->max_last) {
+		if (q->max_last == 0)
+			return query_fail(q, "last is turned off here "
+			    "(max-last 0)");
+		snprintf(q->errbuf, sizeof(q->errbuf), "last is over this "
+		    "server's bound of %u", q->max_last);
+		return query_fail(q, q->errbuf);
+	}
+	q->last = (unsigned)v;
+	q->has_last = 1;
+	return 0;
+}
+
 int
 query_add(struct query *q, const char *key, const char *value,
     size_t value_len)
@@ -99,6 +133,8 @@ query_add(struct query *q, const char *key, const char *value,
 		/* one with a NUL cannot be a token: make it fail as one */
 		q->access_token = memchr(value, '\0', value_len) != NULL ?
 		    "invalid" : value;
+	} else if (strcmp(key, "last") == 0) {
+		return query_last(q, value, value_len);
 	} else if (strcmp(key, "lastEventId") == 0) {
 		/*
 		 * For the resume logic.  One that cannot be an id (too long, a

@@ -21,12 +21,16 @@ struct query {
 	size_t	 max_uploads;
 	char	 last_event_id[QUERY_ID_MAX + 1];
 	int	 has_last_event_id;
+	unsigned last;		/* ?last=N, 0..max_last */
+	int	 has_last;
+	unsigned max_last;
 	const char *access_token;	/* the caller's value: not copied */
 	const char *error;	/* first error, static string */
 	char	 errbuf[96];
 };
 
-void	 query_init(struct query *, size_t max_uploads);
+/* max_last: the largest ?last=N accepted (0: the parameter only as 0) */
+void	 query_init(struct query *, size_t max_uploads, unsigned max_last);
 /*
  * One decoded pair; value may contain NUL (value_len says how long).
  * Unknown keys are ignored (cache busters such as "_=123").  A duplicate

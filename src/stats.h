@@ -59,6 +59,12 @@ struct sbuf;
 	    "Last-Event-ID resumes replayed whole.")			\
 	X(replayed, STATS_COUNTER, "replayed",				\
 	    "sserelay_resume_events_total", "Events replayed by resumes.") \
+	X(backlogs, STATS_COUNTER, "backlogs",				\
+	    "sserelay_backlogs_total",					\
+	    "Streams opened with a backlog (?last=N).")		\
+	X(backlog_events, STATS_COUNTER, "backlog_events",		\
+	    "sserelay_backlog_events_total",				\
+	    "Events of those backlogs.")				\
 	X(redis_up, STATS_GAUGE, NULL,					\
 	    "sserelay_redis_up", "1 while subscribed to Redis.")	\
 	X(redis_reconnects, STATS_COUNTER, "redis_reconnects",		\

@@ -101,7 +101,8 @@ h.run(async () => {
   let s = await dom();
   is([s.state, s.stateText, s.readyState, s.reconnects], ['open', 'open', '1', '0'],
     'the page shows the connection open (readyState 1, 0 reconnects)');
-  is(s.streamUrl, '/events?user=alice&upload=u7&upload=u9&upload=u8', 'one EventSource for the user and all uploads, same origin');
+  is(s.streamUrl, '/events?user=alice&upload=u7&upload=u9&upload=u8&last=1',
+    'one EventSource for the user and all uploads, same origin, asking for the newest message of each (last=1)');
   is(s.uploads.map((u) => [u.id, u.pct, u.state]), [['u7', '0', 'waiting'], ['u9', '0', 'waiting'], ['u8', '0', 'waiting']],
     'one progress bar per upload, at 0 %, in query order');
   for (const id of Object.keys(UPLOADS)) {
@@ -210,6 +211,34 @@ h.run(async () => {
   s = await dom();
   is(s.notifications.slice(0, 2).map((n) => n.text), ['plain text', 'back after restart'],
     'notifications after the restart arrive, newest first (data.message, and a non-JSON payload as text)');
+
+  // ---- join mid-story: the page opens with last=1 ----
+  // Upload u5 is at 60 % before the page opens: its bar shows 60 % at once,
+  // from the stream's backlog, before any new message; then 70 % live.
+  const before = (await h.healthz(port)).json.redis_messages;
+  for (let pct = 0; pct <= 60; pct += 10) await redis.client.publish('upload:u5', JSON.stringify({ pct }));
+  await h.waitFor(async () => (await h.healthz(port)).json.redis_messages >= before + 7,
+    'the daemon received the 7 progress messages', 10000, 25);
+  const mid = await context.newPage();
+  const midDom = () => mid.evaluate(() => {
+    const li = document.querySelector('#uploads [data-upload="u5"]');
+    return {
+      state: document.querySelector('#state').dataset.state,
+      events: Number(document.querySelector('#event-count').textContent),
+      bar: { pct: li.dataset.pct, state: li.dataset.state, value: li.querySelector('progress').value },
+    };
+  });
+  await mid.goto(`${d.base}/?user=carol&upload=u5`, { timeout: 15000 });
+  let m = await h.waitFor(async () => { const x = await midDom(); return x.bar.pct === '60' ? x : null; },
+    'the u5 bar at 60 %', 10000).catch(async (e) => { diag(e.message); return midDom(); });
+  is([m.state, m.bar.pct, m.bar.state, m.bar.value, m.events], ['open', '60', 'running', 60, 1],
+    'a page opened at 60 % shows 60 % at once: one event, the newest of u5, before any new message');
+  await h.waitStreams(port, 2);
+  await redis.client.publish('upload:u5', '{"pct":70}');
+  m = await h.waitFor(async () => { const x = await midDom(); return x.bar.pct === '70' ? x : null; },
+    'the u5 bar at 70 %', 10000).catch(async (e) => { diag(e.message); return midDom(); });
+  is([m.bar.pct, m.events], ['70', 2], 'then 70 % arrives live, nothing twice');
+  await mid.close();
 
   // ---- a request the daemon refuses: the browser gives up, the page says so ----
   const bad = await context.newPage();

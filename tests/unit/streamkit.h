@@ -117,7 +117,7 @@ kit_add(struct hub *h, struct stream *s, const char *ch, const char *last)
 	const char *chs[1] = { ch };
 	size_t lens[1] = { strlen(ch) };
 
-	return hub_add(h, s, chs, lens, 1, last, NULL);
+	return hub_add(h, s, chs, lens, 1, last, 0, NULL);
 }
 
 /* one message, as the broker hands it over */

@@ -26,9 +26,13 @@ struct sub {
 	struct conn	 c;
 };
 
-/* a stream on the channels (comma-separated) resuming from last */
+/*
+ * A stream on the channels (comma-separated) resuming from last, or
+ * asking for the newest `backlog` of each channel.
+ */
 static struct stream *
-resume(struct hub *h, struct sub *sub, const char *chans, const char *last)
+open_stream(struct hub *h, struct sub *sub, const char *chans,
+    const char *last, unsigned backlog)
 {
 	const char *ch[17];
 	size_t lens[17], n = 0;
@@ -40,12 +44,18 @@ resume(struct hub *h, struct sub *sub, const char *chans, const char *last)
 		ch[n] = p;
 		lens[n++] = strlen(p);
 	}
-	if (hub_add(h, sub->s, ch, lens, n, last, NULL) == -1) {
+	if (hub_add(h, sub->s, ch, lens, n, last, backlog, NULL) == -1) {
 		printf("Bail out! hub_add failed\n");
 		exit(1);
 	}
 	free(dup);
 	return sub->s;
+}
+
+static struct stream *
+resume(struct hub *h, struct sub *sub, const char *chans, const char *last)
+{
+	return open_stream(h, sub, chans, last, 0);
 }
 
 static void
@@ -297,10 +307,88 @@ test_outage_and_disabled(void)
 	hub_free(h);
 }
 
+/* ?last=N: the newest N of each channel, merged in publish order */
+static void
+test_backlog(void)
+{
+	struct hub *h;
+	struct sub a, b, c, d, e, f;
+	char buf[512], id[64];
+	int i;
+
+	h = kit_hub(5, 300, 64 << 20, NULL);
+	hub_subscribed(h);
+	kit_publish(h, "user:u", "u1");
+	kit_publish(h, "upload:x", "x1");
+	kit_publish(h, "user:u", "u2");
+	kit_publish(h, "upload:y", "y1");
+	kit_publish(h, "upload:x", "x2");
+	kit_publish(h, "user:u", "u3");
+	kit_publish(h, "user:v", "v1");
+	kit_publish(h, "upload:x", "x3");
+
+	open_stream(h, &a, "user:u,upload:x", NULL, 2);
+	got(a.s, buf, sizeof(buf));
+	is_str(buf, "u2 x2 u3 x3",
+	    "last=2: the 2 newest of each channel, in publish order");
+	kit_publish(h, "upload:x", "x4");
+	kit_publish(h, "user:v", "v2");
+	got(a.s, buf, sizeof(buf));
+	is_str(buf, "x4", "then live on its channels, no gap, no duplicate");
+
+	open_stream(h, &b, "upload:x,user:u,upload:none", NULL, 10);
+	got(b.s, buf, sizeof(buf));
+	is_str(buf, "u1 x1 u2 x2 u3 x3 x4",
+	    "last over what is kept: what is kept; a channel never "
+	    "published to adds nothing");
+
+	open_stream(h, &c, "user:u", NULL, 0);
+	got(c.s, buf, sizeof(buf));
+	is_str(buf, "", "last=0: live only, as before");
+
+	/* a Last-Event-ID wins: the resume, not the backlog */
+	open_stream(h, &e, "upload:x", NULL, 1);
+	got(e.s, buf, sizeof(buf));
+	is_str(buf, "x4", "last=1: the newest");
+	done(h, &e);
+	open_stream(h, &e, "upload:x", NULL, 1);
+	{
+		struct kit_event ev[8];
+		int slips = 0;
+		size_t n = kit_read_events(e.s, ev, 8, &slips);
+
+		ok(n == 1, "the backlog's event carries its id");
+		snprintf(id, sizeof(id), "%s", n ? ev[0].id : "");
+		ok(n == 1 && strlen(id) > 9, "an id of its own: %s", id);
+	}
+	kit_publish(h, "upload:x", "x5");
+	open_stream(h, &d, "upload:x", id, 3);
+	got(d.s, buf, sizeof(buf));
+	is_str(buf, "x5", "Last-Event-ID and last: the resume, not the backlog");
+
+	/* the per-channel cap (5) bounds it too */
+	for (i = 1; i <= 7; i++) {
+		snprintf(buf, sizeof(buf), "z%d", i);
+		kit_publish(h, "upload:z", buf);
+	}
+	open_stream(h, &f, "upload:z", NULL, 10);
+	got(f.s, buf, sizeof(buf));
+	is_str(buf, "z3 z4 z5 z6 z7", "last=10 with 5 kept: the 5 kept");
+	done(h, &f);
+
+	done(h, &a);
+	done(h, &b);
+	done(h, &c);
+	done(h, &d);
+	done(h, &e);
+	hub_free(h);
+}
+
 int
 main(void)
 {
 	test_replay();
+	test_backlog();
 	test_evict();
 	test_ttl();
 	test_memory();

@@ -94,13 +94,13 @@ test_fanout(void)
 	s2 = kit_stream(8, &c2);
 	s3 = kit_stream(8, &c3);
 	s4 = kit_stream(8, &c4);
-	is_int(hub_add(h, s1, ch1, len1, 2, NULL, NULL), 0,
+	is_int(hub_add(h, s1, ch1, len1, 2, NULL, 0, NULL), 0,
 	    "hub_add two channels: 0");
 	is_int(kit_stat(&stats.streams_open), 1, "stats: one stream open");
 	is_int(kit_stat(&stats.streams_opened), 1, "stats: one in total");
-	is_int(hub_add(h, s2, ch2, len2, 2, NULL, NULL), 0, "hub_add A and B");
+	is_int(hub_add(h, s2, ch2, len2, 2, NULL, 0, NULL), 0, "hub_add A and B");
 	is_int(kit_add(h, s3, "user:a", NULL), 0, "a second user:a stream");
-	is_int(hub_add(h, s4, ch4, len4, 1, NULL, NULL), 0,
+	is_int(hub_add(h, s4, ch4, len4, 1, NULL, 0, NULL), 0,
 	    "hub_add a channel with NUL");
 	is_int(kit_stat(&stats.streams_open), 4, "stats: four open");
 	interest(mb, words, sizeof(words));
@@ -749,7 +749,7 @@ test_exact(void)
 	hub_redis_state(h, 1);
 
 	s = kit_stream(8, &c);
-	hub_add(h, s, ch, lens, 2, NULL, &res);
+	hub_add(h, s, ch, lens, 2, NULL, 0, &res);
 	is_int(res.held, 1, "channels not subscribed yet: the stream is held");
 	is_int(stream_hold(s), 1, "the handler suspends it");
 	hub_tick(h, util_now_ms(), 0, 0);
