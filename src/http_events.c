@@ -128,10 +128,11 @@ http_events_authorize(struct http *h, struct MHD_Connection *conn,
 		    "parameter (required with --auth jwt)");
 		return 1;
 	}
-	for (i = 0; i < q->nuploads; i++)
-		uploads[i] = q->uploads[i];
+	/* the only kinds are user and upload (query_kind below) */
+	for (i = 0; i < q->nids; i++)
+		uploads[i] = q->ids[i].id;
 	a = auth_check(h->auth, http_events_token(h, conn, q), q->user,
-	    uploads, q->nuploads, time(NULL), expires, &denied);
+	    uploads, q->nids, time(NULL), expires, &denied);
 	if (a == AUTH_OK)
 		return 0;
 	STATS_ADD(auth_refusals[a], 1);
@@ -209,9 +210,9 @@ http_events_channels(const struct config *cfg, const struct query *q,
 		chan[n] = names[n];
 		n++;
 	}
-	for (i = 0; i < q->nuploads; i++, n++) {
+	for (i = 0; i < q->nids; i++, n++) {
 		lens[n] = (size_t)snprintf(names[n], sizeof(names[n]), "%s%s",
-		    cfg->upload_prefix, q->uploads[i]);
+		    cfg->upload_prefix, q->ids[i].id);
 		chan[n] = names[n];
 	}
 	return n;
@@ -281,7 +282,9 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	char			 names[QUERY_UPLOADS_MAX + 1][QUERY_ID_MAX + 80];
 	enum MHD_Result		 r;
 
-	query_init(&q, cfg->max_uploads);
+	query_init(&q, QUERY_UPLOADS_MAX + 1);
+	query_kind(&q, QUERY_USER, 1);
+	query_kind(&q, "upload", cfg->max_uploads);
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND,
 	    http_events_query_pair, &q);
 	if (query_finish(&q) == -1) {
