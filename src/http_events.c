@@ -118,26 +118,31 @@ http_events_authorize(struct http *h, struct MHD_Connection *conn,
     const struct query *q, const char *ip, time_t *expires,
     enum MHD_Result *r)
 {
-	const char	*uploads[QUERY_UPLOADS_MAX], *denied;
-	char		 msg[200];
-	enum auth_result a;
-	size_t		 i;
+	struct auth_id		 ids[QUERY_CHANNELS_MAX];
+	const struct auth_id	*denied;
+	char			 msg[200];
+	enum auth_result	 a;
+	size_t			 i;
 
 	if (!q->has_user) {
 		*r = http_text(h, conn, MHD_HTTP_BAD_REQUEST, "missing user "
 		    "parameter (required with --auth jwt)");
 		return 1;
 	}
-	/* the only kinds are user and upload (query_kind below) */
-	for (i = 0; i < q->nids; i++)
-		uploads[i] = q->ids[i].id;
+	/* every kind's ids but the user's; broadcast channels need nothing */
+	for (i = 0; i < q->nids; i++) {
+		ids[i].kind = q->kinds[q->ids[i].kind].name;
+		ids[i].id = q->ids[i].id;
+	}
 	a = auth_check(h->auth, http_events_token(h, conn, q), q->user,
-	    uploads, q->nids, time(NULL), expires, &denied);
+	    ids, q->nids, time(NULL), expires, &denied);
 	if (a == AUTH_OK)
 		return 0;
 	STATS_ADD(auth_refusals[a], 1);
-	if (a == AUTH_UPLOAD)
-		snprintf(msg, sizeof(msg), "%s: %s", auth_text(a), denied);
+	if (a == AUTH_UPLOAD || a == AUTH_CHANNEL)
+		/* "upload not allowed: u7", "room not allowed: secret" */
+		snprintf(msg, sizeof(msg), "%s not allowed: %s", denied->kind,
+		    denied->id);
 	else
 		snprintf(msg, sizeof(msg), "%s", auth_text(a));
 	/* never the token itself */
