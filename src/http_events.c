@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "channel.h"
 #include "config.h"
 #include "frame.h"
 #include "http_int.h"
@@ -202,23 +203,35 @@ http_events_head(struct http *h, struct MHD_Connection *conn)
 	return r;
 }
 
-/* the stream's channels, from its query: names[i] of lens[i] bytes */
+/*
+ * The stream's channels: its user's, each id's (PREFIX+ID of its kind;
+ * the query's kinds are the table's, in its order), then the broadcast
+ * channels; names[i] of lens[i] bytes.  No two are the same: ids are
+ * distinct within a kind, no prefix begins another, and no broadcast
+ * channel is under a prefix (channel.h).
+ */
 static size_t
 http_events_channels(const struct config *cfg, const struct query *q,
-    char names[][QUERY_ID_MAX + 80], const char **chan, size_t *lens)
+    char names[][CHANNEL_LEN_MAX + 1], const char **chan, size_t *lens)
 {
-	size_t	 n = 0, i;
+	const struct channel_table *t = &cfg->channels;
+	const struct channel_kind *user;
+	size_t		 n = 0, i;
 
-	if (q->has_user) {
+	if (q->has_user && (user = channel_kind_find(t, QUERY_USER)) != NULL) {
 		lens[n] = (size_t)snprintf(names[n], sizeof(names[n]), "%s%s",
-		    cfg->user_prefix, q->user);
+		    user->prefix, q->user);
 		chan[n] = names[n];
 		n++;
 	}
 	for (i = 0; i < q->nids; i++, n++) {
 		lens[n] = (size_t)snprintf(names[n], sizeof(names[n]), "%s%s",
-		    cfg->upload_prefix, q->ids[i].id);
+		    t->kinds[q->ids[i].kind].prefix, q->ids[i].id);
 		chan[n] = names[n];
+	}
+	for (i = 0; i < t->nbroadcasts && n < QUERY_CHANNELS_MAX; i++, n++) {
+		chan[n] = t->broadcasts[i];
+		lens[n] = strlen(t->broadcasts[i]);
 	}
 	return n;
 }
@@ -282,14 +295,12 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	time_t			 expires = 0;
 	char			 ip[INET6_ADDRSTRLEN];
 	const char		*last_id;
-	const char		*chan[QUERY_UPLOADS_MAX + 1];
-	size_t			 lens[QUERY_UPLOADS_MAX + 1], n;
-	char			 names[QUERY_UPLOADS_MAX + 1][QUERY_ID_MAX + 80];
+	const char		*chan[QUERY_CHANNELS_MAX];
+	size_t			 lens[QUERY_CHANNELS_MAX], n;
+	char			 names[QUERY_CHANNELS_MAX][CHANNEL_LEN_MAX + 1];
 	enum MHD_Result		 r;
 
-	query_init(&q, QUERY_UPLOADS_MAX + 1);
-	query_kind(&q, QUERY_USER, 1);
-	query_kind(&q, "upload", cfg->max_uploads);
+	channel_query_init(&cfg->channels, &q);
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND,
 	    http_events_query_pair, &q);
 	if (query_finish(&q) == -1) {
