@@ -28,7 +28,9 @@
  * Channels per stream, all kinds and broadcast channels together.  Each
  * costs the stream one membership in the hub (struct hub_sub, 40 bytes on
  * LP64) for as long as it is open, and the request being admitted about
- * 330 bytes of the worker's stack (its id here, its name in http_events).
+ * 370 bytes of the worker's stack (its id here, 144; its name, pointer and
+ * length in http_events, 209; its auth_id, 16): 64 keep those under 3 KiB
+ * and 24 KiB.
  */
 #define QUERY_CHANNELS_MAX	64
 #define QUERY_UPLOADS_MAX	16	/* --max-uploads at most */
