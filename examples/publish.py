@@ -1,9 +1,16 @@
 #!/usr/bin/python3
 """publish.py: simulate an upload with redis-py, the way an application would
 report progress to sserelay: PUBLISH upload:<id> {"pct":0} .. {"pct":100} in
-steps of 10, then PUBLISH user:<id> a notification that it finished.
+steps of 10, then PUBLISH user:<id> a notification that it finished.  With
+-r ROOM it then says so in a chat room too, PUBLISH chat:room:<ROOM>
+{"type":"chat","user":USER,"text":...} (the channel of ?room=ROOM with
+sserelay --channel room=chat:room:), and with -b TEXT it ends with a banner
+for every browser, PUBLISH notifications:broadcast {"type":"broadcast",
+"text":TEXT} (sserelay --broadcast notifications:broadcast).  -R PREFIX and
+-B CHANNEL change those channels.
 
-    examples/publish.py [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+    examples/publish.py [-u URL] [-d DELAY_MS] [-r ROOM] [-R PREFIX]
+        [-b TEXT] [-B CHANNEL] [UPLOAD] [USER]
 
 UPLOAD defaults to u7, USER to alice. The Redis server is -u URL, else
 REDIS_URL, else redis://127.0.0.1:6379. DELAY_MS (-d or env, default 300) is
@@ -37,13 +44,25 @@ def main():
     ap.add_argument("-d", "--delay-ms", type=int,
                     default=os.environ.get("DELAY_MS", "300"),
                     help="pause between progress steps in ms [DELAY_MS or 300]")
+    ap.add_argument("-r", "--room",
+                    help="also post to this chat room [none]")
+    ap.add_argument("-R", "--room-prefix", default="chat:room:",
+                    help="channel prefix of the rooms [chat:room:]")
+    ap.add_argument("-b", "--broadcast", metavar="TEXT",
+                    help="end with this banner for every browser [none]")
+    ap.add_argument("-B", "--broadcast-channel",
+                    default="notifications:broadcast",
+                    help="the broadcast channel [notifications:broadcast]")
     ap.add_argument("upload", nargs="?", default="u7", help="upload id [u7]")
     ap.add_argument("user", nargs="?", default="alice", help="user id [alice]")
     args = ap.parse_args()
-    for what in ("upload", "user"):
-        if not ID_RE.fullmatch(getattr(args, what)):
+    for what in ("upload", "user", "room"):
+        v = getattr(args, what)
+        if (v is not None or what != "room") and not ID_RE.fullmatch(v):
             ap.error("invalid %s id %r (1..128 of A-Za-z0-9._:@-)"
-                     % (what, getattr(args, what)))
+                     % (what, v))
+    if not args.broadcast_channel:
+        ap.error("the broadcast channel must not be empty")
     if args.delay_ms < 0:
         ap.error("DELAY_MS must not be negative")
 
@@ -63,7 +82,9 @@ def main():
                                  socket_timeout=5)
 
         def publish(channel, payload):
-            msg = json.dumps(payload, separators=(",", ":"))
+            # UTF-8 as it is, like publish.sh and publish.js
+            msg = json.dumps(payload, separators=(",", ":"),
+                             ensure_ascii=False)
             n = r.publish(channel, msg)
             print("PUBLISH %s %s -> %d subscriber(s)" % (channel, msg, n),
                   flush=True)
@@ -75,6 +96,13 @@ def main():
         publish("user:" + args.user,
                 {"type": "notification",
                  "text": "Upload %s finished" % args.upload})
+        if args.room is not None:
+            publish(args.room_prefix + args.room,
+                    {"type": "chat", "user": args.user,
+                     "text": "Upload %s finished" % args.upload})
+        if args.broadcast is not None:
+            publish(args.broadcast_channel,
+                    {"type": "broadcast", "text": args.broadcast})
         r.close()
     except (redis.RedisError, ValueError) as e:
         sys.exit("%s: %s: %s" % (prog, where, e))
