@@ -3,10 +3,17 @@
 // publish.js: simulate an upload with the npm `redis` client (v4), the way an
 // application would report progress to sserelay:
 // PUBLISH upload:<id> {"pct":0} .. {"pct":100} in steps of 10, then
-// PUBLISH user:<id> a notification that it finished.
+// PUBLISH user:<id> a notification that it finished.  With -r ROOM it then
+// says so in a chat room too, PUBLISH chat:room:<ROOM>
+// {"type":"chat","user":USER,"text":...} (the channel of ?room=ROOM with
+// sserelay --channel room=chat:room:), and with -b TEXT it ends with a banner
+// for every browser, PUBLISH notifications:broadcast
+// {"type":"broadcast","text":TEXT} (sserelay --broadcast
+// notifications:broadcast).  -R PREFIX and -B CHANNEL change those channels.
 //
 //     npm install redis@4
-//     node examples/publish.js [-D] [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+//     node examples/publish.js [-D] [-u URL] [-d DELAY_MS] [-r ROOM] [-R PREFIX]
+//         [-b TEXT] [-B CHANNEL] [UPLOAD] [USER]
 //
 // -D publishes durably, for sserelay --history redis: FCALL sserelay_publish
 // 1 <channel> <payload>, kept in Redis so a client resumes on any instance.
@@ -24,7 +31,7 @@ const ID_RE = /^[A-Za-z0-9._:@-]{1,128}$/; // the ids sserelay accepts
 
 function usage(msg) {
   if (msg) console.error(`${prog}: ${msg}`);
-  console.error(`usage: ${prog} [-D] [-u URL] [-d DELAY_MS] [UPLOAD] [USER]`);
+  console.error(`usage: ${prog} [-D] [-u URL] [-d DELAY_MS] [-r ROOM] [-R PREFIX] [-b TEXT] [-B CHANNEL] [UPLOAD] [USER]`);
   process.exit(2);
 }
 
@@ -33,6 +40,10 @@ function parseArgs(argv) {
     url: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
     delay: process.env.DELAY_MS || '300',
     durable: false,
+    room: null,
+    roomPrefix: 'chat:room:',
+    banner: null,
+    bannerChannel: 'notifications:broadcast',
     pos: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -43,6 +54,10 @@ function parseArgs(argv) {
     else if (a === '-d' || a === '--delay-ms') o.delay = val();
     else if (a.startsWith('--delay-ms=')) o.delay = a.slice(11);
     else if (a === '-D' || a === '--durable') o.durable = true;
+    else if (a === '-r' || a === '--room') o.room = val();
+    else if (a === '-R' || a === '--room-prefix') o.roomPrefix = val();
+    else if (a === '-b' || a === '--broadcast') o.banner = val();
+    else if (a === '-B' || a === '--broadcast-channel') o.bannerChannel = val();
     else if (a === '--help') usage();
     else if (a.startsWith('-') && a !== '-') usage(`unknown option ${a}`);
     else o.pos.push(a);
@@ -51,6 +66,8 @@ function parseArgs(argv) {
   [o.upload = 'u7', o.user = 'alice'] = o.pos;
   if (!ID_RE.test(o.upload)) usage(`invalid upload id '${o.upload}' (1..128 of A-Za-z0-9._:@-)`);
   if (!ID_RE.test(o.user)) usage(`invalid user id '${o.user}' (1..128 of A-Za-z0-9._:@-)`);
+  if (o.room !== null && !ID_RE.test(o.room)) usage(`invalid room id '${o.room}' (1..128 of A-Za-z0-9._:@-)`);
+  if (!o.bannerChannel) usage('the broadcast channel must not be empty');
   if (!/^[0-9]+$/.test(String(o.delay))) usage(`DELAY_MS must be a number of milliseconds, not '${o.delay}'`);
   o.delay = Number(o.delay);
   return o;
@@ -93,6 +110,8 @@ async function main() {
       if (pct < 100) await sleep(o.delay);
     }
     await publish(`user:${o.user}`, { type: 'notification', text: `Upload ${o.upload} finished` });
+    if (o.room !== null) await publish(`${o.roomPrefix}${o.room}`, { type: 'chat', user: o.user, text: `Upload ${o.upload} finished` });
+    if (o.banner !== null) await publish(o.bannerChannel, { type: 'broadcast', text: o.banner });
     await client.quit();
   } catch (e) {
     const why = (e && e.message) || (lastError && lastError.message) || String(e);

@@ -1,9 +1,16 @@
 #!/usr/bin/python3
 """publish.py: simulate an upload with redis-py, the way an application would
 report progress to sserelay: PUBLISH upload:<id> {"pct":0} .. {"pct":100} in
-steps of 10, then PUBLISH user:<id> a notification that it finished.
+steps of 10, then PUBLISH user:<id> a notification that it finished.  With
+-r ROOM it then says so in a chat room too, PUBLISH chat:room:<ROOM>
+{"type":"chat","user":USER,"text":...} (the channel of ?room=ROOM with
+sserelay --channel room=chat:room:), and with -b TEXT it ends with a banner
+for every browser, PUBLISH notifications:broadcast {"type":"broadcast",
+"text":TEXT} (sserelay --broadcast notifications:broadcast).  -R PREFIX and
+-B CHANNEL change those channels.
 
-    examples/publish.py [-D] [-u URL] [-d DELAY_MS] [UPLOAD] [USER]
+    examples/publish.py [-D] [-u URL] [-d DELAY_MS] [-r ROOM] [-R PREFIX]
+        [-b TEXT] [-B CHANNEL] [UPLOAD] [USER]
 
 -D publishes durably, for sserelay --history redis: FCALL sserelay_publish
 1 <channel> <payload>, kept in Redis so a client resumes on any instance.
@@ -43,13 +50,25 @@ def main():
     ap.add_argument("-D", "--durable", action="store_true",
                     help="FCALL sserelay_publish (--history redis) instead "
                     "of PUBLISH")
+    ap.add_argument("-r", "--room",
+                    help="also post to this chat room [none]")
+    ap.add_argument("-R", "--room-prefix", default="chat:room:",
+                    help="channel prefix of the rooms [chat:room:]")
+    ap.add_argument("-b", "--broadcast", metavar="TEXT",
+                    help="end with this banner for every browser [none]")
+    ap.add_argument("-B", "--broadcast-channel",
+                    default="notifications:broadcast",
+                    help="the broadcast channel [notifications:broadcast]")
     ap.add_argument("upload", nargs="?", default="u7", help="upload id [u7]")
     ap.add_argument("user", nargs="?", default="alice", help="user id [alice]")
     args = ap.parse_args()
-    for what in ("upload", "user"):
-        if not ID_RE.fullmatch(getattr(args, what)):
+    for what in ("upload", "user", "room"):
+        v = getattr(args, what)
+        if (v is not None or what != "room") and not ID_RE.fullmatch(v):
             ap.error("invalid %s id %r (1..128 of A-Za-z0-9._:@-)"
-                     % (what, getattr(args, what)))
+                     % (what, v))
+    if not args.broadcast_channel:
+        ap.error("the broadcast channel must not be empty")
     if args.delay_ms < 0:
         ap.error("DELAY_MS must not be negative")
 
@@ -69,7 +88,9 @@ def main():
                                  socket_timeout=5)
 
         def publish(channel, payload):
-            msg = json.dumps(payload, separators=(",", ":"))
+            # UTF-8 as it is, like publish.sh and publish.js
+            msg = json.dumps(payload, separators=(",", ":"),
+                             ensure_ascii=False)
             if args.durable:
                 pos = r.fcall("sserelay_publish", 1, channel, msg)
                 print("FCALL sserelay_publish 1 %s %s -> position %s"
@@ -86,6 +107,13 @@ def main():
         publish("user:" + args.user,
                 {"type": "notification",
                  "text": "Upload %s finished" % args.upload})
+        if args.room is not None:
+            publish(args.room_prefix + args.room,
+                    {"type": "chat", "user": args.user,
+                     "text": "Upload %s finished" % args.upload})
+        if args.broadcast is not None:
+            publish(args.broadcast_channel,
+                    {"type": "broadcast", "text": args.broadcast})
         r.close()
     except (redis.RedisError, ValueError) as e:
         sys.exit("%s: %s: %s" % (prog, where, e))

@@ -2,8 +2,15 @@
 # publish.sh: simulate an upload with redis-cli, the way an application would
 # report progress to sserelay: PUBLISH upload:<id> {"pct":0} .. {"pct":100}
 # in steps of 10, then PUBLISH user:<id> a notification that it finished.
+# With -r ROOM it then says so in a chat room too, PUBLISH chat:room:<ROOM>
+# {"type":"chat","user":USER,"text":...} (the channel of ?room=ROOM with
+# sserelay --channel room=chat:room:), and with -b TEXT it ends with a banner
+# for every browser, PUBLISH notifications:broadcast
+# {"type":"broadcast","text":TEXT} (sserelay --broadcast
+# notifications:broadcast).  -R PREFIX and -B CHANNEL change those channels.
 #
-#     examples/publish.sh [-D] [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [UPLOAD] [USER]
+#     examples/publish.sh [-D] [-u URL | -h HOST] [-p PORT] [-d DELAY_MS]
+#         [-r ROOM] [-R PREFIX] [-b TEXT] [-B CHANNEL] [UPLOAD] [USER]
 #
 # -D publishes durably, for sserelay --history redis: FCALL sserelay_publish
 # 1 <channel> <payload> instead of PUBLISH, so the message is kept in Redis
@@ -24,9 +31,14 @@ host=
 port=
 delay=${DELAY_MS:-300}
 durable=
+room=
+room_prefix=chat:room:
+banner=
+banner_set=
+banner_channel=notifications:broadcast
 
 usage() {
-	echo "usage: $prog [-D] [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [UPLOAD] [USER]" >&2
+	echo "usage: $prog [-D] [-u URL | -h HOST] [-p PORT] [-d DELAY_MS] [-r ROOM] [-R PREFIX] [-b TEXT] [-B CHANNEL] [UPLOAD] [USER]" >&2
 	exit 2
 }
 die() {
@@ -34,13 +46,17 @@ die() {
 	exit 1
 }
 
-while getopts Du:h:p:d: opt; do
+while getopts Du:h:p:d:r:R:b:B: opt; do
 	case $opt in
 	D) durable=1 ;;
 	u) url=$OPTARG ;;
 	h) host=$OPTARG ;;
 	p) port=$OPTARG ;;
 	d) delay=$OPTARG ;;
+	r) room=$OPTARG ;;
+	R) room_prefix=$OPTARG ;;
+	b) banner=$OPTARG banner_set=1 ;;
+	B) banner_channel=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -62,6 +78,11 @@ valid_id() {
 }
 valid_id "$upload" || die "invalid upload id '$upload' (1..128 of A-Za-z0-9._:@-)"
 valid_id "$user" || die "invalid user id '$user' (1..128 of A-Za-z0-9._:@-)"
+[ -z "$room" ] || valid_id "$room" || die "invalid room id '$room' (1..128 of A-Za-z0-9._:@-)"
+[ -n "$banner_channel" ] || die "the broadcast channel must not be empty"
+case $banner in
+*[[:cntrl:]]*) die "the banner text must be one line without control characters" ;;
+esac
 case $delay in
 '' | *[!0-9]*) die "DELAY_MS must be a number of milliseconds, not '$delay'" ;;
 esac
@@ -81,6 +102,12 @@ else
 	# Never print the password.
 	where=$(printf '%s\n' "$url" | sed 's#^\([a-z]*://[^:/@]*\):[^@/]*@#\1:***@#')
 fi
+
+# TEXT as a JSON string: quotes and backslashes escaped (control characters
+# are refused above, so sed is enough).
+json_string() {
+	printf '"%s"' "$(printf '%s' "$1" | sed 's/[\\"]/\\&/g')"
+}
 
 # PUBLISH CHANNEL PAYLOAD; prints what it did and how many subscribers got
 # it.  Durably (-D): FCALL sserelay_publish, which answers the position.
@@ -112,3 +139,12 @@ while [ $pct -le 100 ]; do
 done
 ch="user:$user" msg="{\"type\":\"notification\",\"text\":\"Upload $upload finished\"}"
 publish "$@"
+if [ -n "$room" ]; then
+	ch="$room_prefix$room"
+	msg="{\"type\":\"chat\",\"user\":\"$user\",\"text\":\"Upload $upload finished\"}"
+	publish "$@"
+fi
+if [ -n "$banner_set" ]; then
+	ch=$banner_channel msg="{\"type\":\"broadcast\",\"text\":$(json_string "$banner")}"
+	publish "$@"
+fi

@@ -48,6 +48,7 @@ static const struct {
 	[AUTH_AUDIENCE] =	{ "wrong audience", "audience", 401 },
 	[AUTH_USER] =		{ "token is for another user", "user", 403 },
 	[AUTH_UPLOAD] =		{ "upload not allowed", "upload", 403 },
+	[AUTH_CHANNEL] =	{ "channel not allowed", "channel", 403 },
 };
 
 unsigned
@@ -233,9 +234,9 @@ auth_audience_ok(struct auth *a, jwt_t *jwt)
 	return ok;
 }
 
-/* 1 if the list of patterns allows upload id */
+/* 1 if the list of patterns allows id */
 static int
-auth_upload_allowed(struct json_object *list, const char *id)
+auth_id_allowed(struct json_object *list, const char *id)
 {
 	struct json_object	*v;
 	const char		*p;
@@ -257,34 +258,53 @@ auth_upload_allowed(struct json_object *list, const char *id)
 	return 0;
 }
 
-static enum auth_result
-auth_uploads(struct auth *a, jwt_t *jwt, const char *const *uploads,
-    size_t n, const char **denied)
+/*
+ * The list of a kind in the claim: <claim>.<kind>, but "uploads" for the
+ * upload kind, the name tokens have always used (query.c keeps "uploads"
+ * from being a kind's name, so no two kinds share a list).
+ */
+static struct json_object *
+auth_list(struct json_object *claim, const char *kind)
 {
-	struct json_object	*claim, *list = NULL;
+	struct json_object	*list = NULL;
+
+	if (claim == NULL)
+		return NULL;
+	json_object_object_get_ex(claim, strcmp(kind, "upload") == 0 ?
+	    "uploads" : kind, &list);
+	if (list == NULL || !json_object_is_type(list, json_type_array))
+		return NULL;
+	return list;
+}
+
+static enum auth_result
+auth_ids(struct auth *a, jwt_t *jwt, const struct auth_id *ids, size_t n,
+    const struct auth_id **denied)
+{
+	struct json_object	*claim, *list;
 	size_t			 i;
 	enum auth_result	 r = AUTH_OK;
 
 	if (n == 0)
 		return AUTH_OK;
 	claim = auth_claim_json(jwt, a->claim);
-	if (claim != NULL)
-		json_object_object_get_ex(claim, "uploads", &list);
-	for (i = 0; i < n; i++)
-		if (list == NULL || !json_object_is_type(list,
-		    json_type_array) || !auth_upload_allowed(list, uploads[i])) {
-			*denied = uploads[i];
-			r = AUTH_UPLOAD;
+	for (i = 0; i < n; i++) {
+		list = auth_list(claim, ids[i].kind);
+		if (list == NULL || !auth_id_allowed(list, ids[i].id)) {
+			*denied = &ids[i];
+			r = strcmp(ids[i].kind, "upload") == 0 ? AUTH_UPLOAD :
+			    AUTH_CHANNEL;
 			break;
 		}
+	}
 	json_object_put(claim);
 	return r;
 }
 
 enum auth_result
 auth_check(struct auth *a, const char *token, const char *user,
-    const char *const *uploads, size_t nuploads, time_t now, time_t *exp,
-    const char **denied)
+    const struct auth_id *ids, size_t n, time_t now, time_t *exp,
+    const struct auth_id **denied)
 {
 	jwt_t			*jwt = NULL;
 	const char		*s;
@@ -333,7 +353,7 @@ auth_check(struct auth *a, const char *token, const char *user,
 		r = AUTH_USER;
 		goto done;
 	}
-	r = auth_uploads(a, jwt, uploads, nuploads, denied);
+	r = auth_ids(a, jwt, ids, n, denied);
 done:
 	jwt_free(jwt);
 	return r;

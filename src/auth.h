@@ -4,8 +4,10 @@
  * The token's alg must be the configured one (so "none", or an HS token
  * signed with an RSA public key as its secret, never passes), exp is
  * required, nbf/iss/aud are checked when present or configured, sub must
- * be the stream's user, and every upload must be allowed by the claim
- * <jwt-claim>.uploads (exact ids, or prefixes ending in '*').
+ * be the stream's user, and every other id the stream asks for must be
+ * allowed by the list <jwt-claim>.<kind> (exact ids, or prefixes ending
+ * in '*'): <jwt-claim>.room for ?room=, and for ?upload= the claim's
+ * "uploads", as it always was.  Broadcast channels need no claim.
  *
  * Thread-safe after auth_new(): auth_check() only reads the key.
  */
@@ -29,20 +31,27 @@ enum auth_result {
 	AUTH_AUDIENCE,		/* 401 */
 	AUTH_USER,		/* 403: sub is another user */
 	AUTH_UPLOAD,		/* 403: an upload the claim does not allow */
+	AUTH_CHANNEL,		/* 403: an id of another kind, the same */
 	AUTH_NRESULTS
+};
+
+/* one id a stream asks for, and its kind's name ("upload", "room") */
+struct auth_id {
+	const char	*kind;
+	const char	*id;
 };
 
 struct auth	*auth_new(const struct config *, char *err, size_t errlen);
 void		 auth_free(struct auth *);
 /*
- * Check token (NULL: none was sent) for a stream of user and uploads at
- * time now.  AUTH_OK with *exp set to the token's expiry (unix seconds);
- * otherwise the refusal, and for AUTH_UPLOAD *denied names the upload.
+ * Check token (NULL: none was sent) for a stream of user and the n ids
+ * at time now.  AUTH_OK with *exp set to the token's expiry (unix
+ * seconds); otherwise the refusal, and for AUTH_UPLOAD and AUTH_CHANNEL
+ * *denied is the first id refused.
  */
 enum auth_result auth_check(struct auth *, const char *token,
-		    const char *user, const char *const *uploads,
-		    size_t nuploads, time_t now, time_t *exp,
-		    const char **denied);
+		    const char *user, const struct auth_id *ids, size_t n,
+		    time_t now, time_t *exp, const struct auth_id **denied);
 /* 401 or 403 */
 unsigned	 auth_status(enum auth_result);
 /* the one-line reason for the response body */

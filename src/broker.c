@@ -27,7 +27,9 @@
  *   SUBSCRIBE, since a classic PUBLISH reaches every node.
  *
  * What it subscribes.  With --subscribe pattern the one node does
- * PSUBSCRIBE to each prefix; once both are confirmed the hub is told
+ * PSUBSCRIBE to each kind's prefix and each broadcast channel (its glob
+ * characters escaped: one command and one kind of message for all, rather
+ * than a SUBSCRIBE beside it); once all are confirmed the hub is told
  * (hub_subscribed) that what was published before is lost to the open
  * streams, which get a reset.  With --subscribe exact (and always in a
  * cluster) subs.c decides which channels to (S)SUBSCRIBE and
@@ -59,6 +61,7 @@
 #include <sys/queue.h>
 
 #include "broker.h"
+#include "channel.h"
 #include "cluster.h"
 #include "cmdlink.h"
 #include "config.h"
@@ -401,10 +404,7 @@ broker_node_address(struct broker_node *n, const char *host, int port)
 static void
 broker_node_subscribe(struct broker *b, struct broker_node *n)
 {
-	const struct config	*cfg = b->cfg;
-	char			 pu[80], pl[80];
-	const char		*argv[3] = { "PSUBSCRIBE", pu, pl };
-	size_t			 lens[3] = { 10, 0, 0 };
+	struct channel_patterns	 p;
 
 	n->attempts = 0;
 	n->warned = 0;
@@ -421,10 +421,15 @@ broker_node_subscribe(struct broker *b, struct broker_node *n)
 			    subs_count(b->subs));
 		return;
 	}
-	lens[1] = (size_t)snprintf(pu, sizeof(pu), "%s*", cfg->user_prefix);
-	lens[2] = (size_t)snprintf(pl, sizeof(pl), "%s*", cfg->upload_prefix);
-	if (link_command(n->link, 3, argv, lens) == 0)
-		n->patterns_waiting = 2;
+	if (channel_patterns(&b->cfg->channels, "PSUBSCRIBE", &p) == -1) {
+		log_warnx("redis: out of memory for PSUBSCRIBE; reconnecting");
+		n->kill = 1;
+		return;
+	}
+	/* one answer per pattern */
+	if (link_command(n->link, (int)p.argc, p.argv, p.lens) == 0)
+		n->patterns_waiting = (unsigned)p.argc - 1;
+	channel_patterns_free(&p);
 }
 
 /* a node's handshake is done */
@@ -559,11 +564,19 @@ broker_node_check(struct broker *b, struct broker_node *n, uint64_t now)
 static void
 broker_subscribed_patterns(struct broker *b, struct broker_node *n)
 {
-	const struct config	*cfg = b->cfg;
+	const struct channel_table *t = &b->cfg->channels;
+	char			 list[512];
+	size_t			 i, len = 0, all = t->nkinds + t->nbroadcasts;
 
 	n->ready = 1;
-	log_info("redis: subscribed to %s* and %s* on %s", cfg->user_prefix,
-	    cfg->upload_prefix, link_name(n->link));
+	/* "user:*, upload:*, chat:room:* and notifications:broadcast" */
+	list[0] = '\0';
+	for (i = 0; i < all && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+		    "%s%s%s", i == 0 ? "" : i + 1 == all ? " and " : ", ",
+		    i < t->nkinds ? t->kinds[i].prefix :
+		    t->broadcasts[i - t->nkinds], i < t->nkinds ? "*" : "");
+	log_info("redis: subscribed to %s on %s", list, link_name(n->link));
 	/* up before the resets go out: a client told may look */
 	STATS_SET(redis_up, 1);
 	b->up = 1;

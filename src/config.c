@@ -284,9 +284,77 @@ config_unquote(char *v)
 	return 0;
 }
 
+#define CONFIG_WORDS_MAX	8
+
+/*
+ * Split v in place into words apart by blanks, each one "quoted" or not
+ * (a quoted word may hold blanks).  The number of words; -1 for a bad
+ * quote, -2 for more than max.
+ */
+static int
+config_words(char *v, char **argv, int max)
+{
+	char	*p = v, *w;
+	int	 n = 0;
+
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			return n;
+		if (n == max)
+			return -2;
+		argv[n++] = p;
+		if (*p != '"') {
+			while (*p != '\0' && !isspace((unsigned char)*p))
+				p++;
+			if (*p != '\0')
+				*p++ = '\0';
+			continue;
+		}
+		/* as config_unquote, up to the closing quote */
+		for (w = p++; *p != '\0' && *p != '"'; *w++ = *p++)
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+		if (*p != '"' || (p[1] != '\0' && !isspace((unsigned char)p[1])))
+			return -1;
+		*w = '\0';
+		p++;
+	}
+}
+
+/*
+ * One line's value for o: split into words for a row that takes them
+ * (channel room chat:room: 8), a whole value otherwise.  The message in
+ * emsg, without the key.
+ */
+static int
+config_line_set(struct config *c, const struct options_entry *o, char *v,
+    char *emsg, size_t emsglen)
+{
+	char	*argv[CONFIG_WORDS_MAX];
+	int	 n;
+
+	if (!options_takes_words(o)) {
+		if (*v == '"' && config_unquote(v) == -1)
+			return options_err(emsg, emsglen, "unterminated quote "
+			    "or text after the closing quote");
+		return options_set(o, c, v, emsg, emsglen);
+	}
+	if ((n = config_words(v, argv, CONFIG_WORDS_MAX)) == -1)
+		return options_err(emsg, emsglen, "unterminated quote or "
+		    "text after the closing quote");
+	if (n == -2)
+		return options_err(emsg, emsglen, "more than %d words",
+		    CONFIG_WORDS_MAX);
+	return options_set_words(o, c, (size_t)n, argv, emsg, emsglen);
+}
+
 /*
  * Read a redis.conf-style file: "key value" per line, '#' starts a comment
- * line, a value may be "quoted".  Every key once.  The first error is
+ * line, a value may be "quoted"; a key that takes words (channel NAME
+ * PREFIX [MAX]) has them apart by blanks, each may be quoted.  Every key
+ * once, but those marked OPTIONS_REPEAT.  The first error is
  * "FILE:LINE: message" and nothing after it is applied by the caller,
  * who starts from a fresh config each time.
  */
@@ -332,25 +400,21 @@ config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
 			    lineno, key);
 			goto done;
 		}
-		if (seen[o - table]) {
+		if (seen[o - table] && !(o->flags & OPTIONS_REPEAT)) {
 			options_err(err, errlen, "%s:%u: duplicate key '%s' "
 			    "(first set on line %u)", path, lineno, key,
 			    seen[o - table]);
 			goto done;
 		}
-		seen[o - table] = lineno;
+		if (!seen[o - table])
+			seen[o - table] = lineno;
 		if (*v == '\0') {
 			options_err(err, errlen, "%s:%u: %s: missing value",
 			    path, lineno, key);
 			goto done;
 		}
-		if (*v == '"' && config_unquote(v) == -1) {
-			options_err(err, errlen, "%s:%u: %s: unterminated quote "
-			    "or text after the closing quote", path, lineno,
-			    key);
-			goto done;
-		}
-		if (options_set(o, c, v, emsg, sizeof(emsg)) == -1) {
+		c->options_from = lineno;
+		if (config_line_set(c, o, v, emsg, sizeof(emsg)) == -1) {
 			options_err(err, errlen, "%s:%u: %s: %s", path, lineno,
 			    key, emsg);
 			goto done;
@@ -523,6 +587,7 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 	}
 
 	/* pass 2: flags override the file */
+	c->options_from = CHANNEL_FROM_FLAGS;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, g->shortopts, g->longopts,
 	    &idx)) != -1) {
@@ -535,8 +600,8 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 	}
 
 	/* what no single row can check */
-	if (strcmp(c->user_prefix, c->upload_prefix) == 0)
-		BAD("--user-prefix and --upload-prefix must differ");
+	if (channel_table_check(&c->channels, emsg, sizeof(emsg)) == -1)
+		BAD("%s", emsg);
 	if (c->auth_jwt && c->jwt_key_file == NULL)
 		BAD("--auth jwt needs --jwt-key-file");
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL))

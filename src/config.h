@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "channel.h"
 #include "frame.h"
 #include "log.h"
 
@@ -60,9 +61,7 @@ struct config {
 	_Atomic unsigned retry_ms;
 	_Atomic unsigned ring_size;
 	enum frame_format format;
-	char		*user_prefix;
-	char		*upload_prefix;
-	_Atomic unsigned max_uploads;
+	struct channel_table channels;		/* kinds and broadcasts */
 	_Atomic unsigned max_last;		/* ?last=N at most; 0: off */
 	unsigned	 max_connections;	/* 0: from RLIMIT_NOFILE */
 	unsigned	 conn_memory;		/* MHD pool per connection */
@@ -75,7 +74,7 @@ struct config {
 	char		*jwt_cookie;
 	char		*jwt_issuer;		/* NULL: not checked */
 	char		*jwt_audience;		/* NULL: not checked */
-	char		*jwt_claim;		/* claim holding "uploads" */
+	char		*jwt_claim;		/* claim holding "uploads" etc. */
 	unsigned	 jwt_leeway_s;
 	char		*cors_origins;		/* comma list; NULL: no CORS */
 	char		*trusted_proxies;	/* comma list of addresses */
@@ -94,6 +93,8 @@ struct config {
 	unsigned	 history_ttl_s;
 	size_t		 history_bytes;		/* all channels together */
 	enum log_level	 log_level;
+	/* options.c: where the value being set comes from (channel.h) */
+	unsigned	 options_from;
 };
 
 enum config_parse_result {

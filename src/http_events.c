@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "channel.h"
 #include "config.h"
 #include "frame.h"
 #include "http_int.h"
@@ -118,25 +119,31 @@ http_events_authorize(struct http *h, struct MHD_Connection *conn,
     const struct query *q, const char *ip, time_t *expires,
     enum MHD_Result *r)
 {
-	const char	*uploads[QUERY_UPLOADS_MAX], *denied;
-	char		 msg[200];
-	enum auth_result a;
-	size_t		 i;
+	struct auth_id		 ids[QUERY_CHANNELS_MAX];
+	const struct auth_id	*denied;
+	char			 msg[200];
+	enum auth_result	 a;
+	size_t			 i;
 
 	if (!q->has_user) {
 		*r = http_text(h, conn, MHD_HTTP_BAD_REQUEST, "missing user "
 		    "parameter (required with --auth jwt)");
 		return 1;
 	}
-	for (i = 0; i < q->nuploads; i++)
-		uploads[i] = q->uploads[i];
+	/* every kind's ids but the user's; broadcast channels need nothing */
+	for (i = 0; i < q->nids; i++) {
+		ids[i].kind = q->kinds[q->ids[i].kind].name;
+		ids[i].id = q->ids[i].id;
+	}
 	a = auth_check(h->auth, http_events_token(h, conn, q), q->user,
-	    uploads, q->nuploads, time(NULL), expires, &denied);
+	    ids, q->nids, time(NULL), expires, &denied);
 	if (a == AUTH_OK)
 		return 0;
 	STATS_ADD(auth_refusals[a], 1);
-	if (a == AUTH_UPLOAD)
-		snprintf(msg, sizeof(msg), "%s: %s", auth_text(a), denied);
+	if (a == AUTH_UPLOAD || a == AUTH_CHANNEL)
+		/* "upload not allowed: u7", "room not allowed: secret" */
+		snprintf(msg, sizeof(msg), "%s not allowed: %s", denied->kind,
+		    denied->id);
 	else
 		snprintf(msg, sizeof(msg), "%s", auth_text(a));
 	/* never the token itself */
@@ -196,23 +203,35 @@ http_events_head(struct http *h, struct MHD_Connection *conn)
 	return r;
 }
 
-/* the stream's channels, from its query: names[i] of lens[i] bytes */
+/*
+ * The stream's channels: its user's, each id's (PREFIX+ID of its kind;
+ * the query's kinds are the table's, in its order), then the broadcast
+ * channels; names[i] of lens[i] bytes.  No two are the same: ids are
+ * distinct within a kind, no prefix begins another, and no broadcast
+ * channel is under a prefix (channel.h).
+ */
 static size_t
 http_events_channels(const struct config *cfg, const struct query *q,
-    char names[][QUERY_ID_MAX + 80], const char **chan, size_t *lens)
+    char names[][CHANNEL_LEN_MAX + 1], const char **chan, size_t *lens)
 {
-	size_t	 n = 0, i;
+	const struct channel_table *t = &cfg->channels;
+	const struct channel_kind *user;
+	size_t		 n = 0, i;
 
-	if (q->has_user) {
+	if (q->has_user && (user = channel_kind_find(t, QUERY_USER)) != NULL) {
 		lens[n] = (size_t)snprintf(names[n], sizeof(names[n]), "%s%s",
-		    cfg->user_prefix, q->user);
+		    user->prefix, q->user);
 		chan[n] = names[n];
 		n++;
 	}
-	for (i = 0; i < q->nuploads; i++, n++) {
+	for (i = 0; i < q->nids; i++, n++) {
 		lens[n] = (size_t)snprintf(names[n], sizeof(names[n]), "%s%s",
-		    cfg->upload_prefix, q->uploads[i]);
+		    t->kinds[q->ids[i].kind].prefix, q->ids[i].id);
 		chan[n] = names[n];
+	}
+	for (i = 0; i < t->nbroadcasts && n < QUERY_CHANNELS_MAX; i++, n++) {
+		chan[n] = t->broadcasts[i];
+		lens[n] = strlen(t->broadcasts[i]);
 	}
 	return n;
 }
@@ -276,12 +295,13 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	time_t			 expires = 0;
 	char			 ip[INET6_ADDRSTRLEN];
 	const char		*last_id;
-	const char		*chan[QUERY_UPLOADS_MAX + 1];
-	size_t			 lens[QUERY_UPLOADS_MAX + 1], n;
-	char			 names[QUERY_UPLOADS_MAX + 1][QUERY_ID_MAX + 80];
+	const char		*chan[QUERY_CHANNELS_MAX];
+	size_t			 lens[QUERY_CHANNELS_MAX], n;
+	char			 names[QUERY_CHANNELS_MAX][CHANNEL_LEN_MAX + 1];
 	enum MHD_Result		 r;
 
-	query_init(&q, cfg->max_uploads, cfg->max_last);
+	channel_query_init(&cfg->channels, &q);
+	query_max_last(&q, cfg->max_last);
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND,
 	    http_events_query_pair, &q);
 	if (query_finish(&q) == -1) {

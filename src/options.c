@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -65,11 +66,12 @@ static const char *const options_jwt_algorithms[] = {
 	"HS256", "HS384", "HS512", "RS256", "ES256", NULL
 };
 
-static int	options_check_prefix(const char *, char *, size_t);
 static int	options_check_cookie(const char *, char *, size_t);
 static int	options_parse_metrics_listen(const struct options_entry *,
 		    struct config *, const char *, char *, size_t);
 static int	options_parse_log_level(const struct options_entry *,
+		    struct config *, const char *, char *, size_t);
+static int	options_set_channel(const struct options_entry *,
 		    struct config *, const char *, char *, size_t);
 
 /*
@@ -149,18 +151,38 @@ static const struct options_entry options_entries[] = {
 	{ .name = "format", .shortopt = 'f', .type = OPTIONS_CHOICE,
 	  OPTIONS_FIELD(format), .choices = options_formats, .def = "json",
 	  .help = "event data format" },
-	{ .name = "user-prefix", .type = OPTIONS_STRING,
-	  OPTIONS_FIELD(user_prefix), .check = options_check_prefix,
+	/*
+	 * The kinds of channel (channel.h).  The aliases come first: their
+	 * defaults make the kinds user and upload, in that order.
+	 */
+	{ .name = "user-prefix", .type = OPTIONS_CHANNEL,
+	  OPTIONS_FIELD(channels), .kind = QUERY_USER,
 	  .def = "user:", .arg = "PREFIX",
-	  .help = "channel of ?user=U is PREFIX+U" },
-	{ .name = "upload-prefix", .type = OPTIONS_STRING,
-	  OPTIONS_FIELD(upload_prefix), .check = options_check_prefix,
+	  .help = "channel of ?user=U is PREFIX+U (--channel user=PREFIX)" },
+	{ .name = "upload-prefix", .type = OPTIONS_CHANNEL,
+	  OPTIONS_FIELD(channels), .kind = "upload",
 	  .def = "upload:", .arg = "PREFIX",
-	  .help = "channel of ?upload=A is PREFIX+A" },
-	{ .name = "max-uploads", .type = OPTIONS_NUMBER,
-	  .flags = OPTIONS_LIVE, OPTIONS_FIELD(max_uploads),
-	  .min = 1, .max = 16, .def = "16", .arg = "N",
-	  .help = "upload parameters per stream, 1-16" },
+	  .help = "channel of ?upload=A is PREFIX+A (--channel "
+	  "upload=PREFIX)" },
+	{ .name = "max-uploads", .type = OPTIONS_CHANNEL_MAX,
+	  .flags = OPTIONS_LIVE, OPTIONS_FIELD(channels), .kind = "upload",
+	  .min = 1, .max = QUERY_UPLOADS_MAX, .def = "16", .arg = "N",
+	  .help = "upload parameters per stream, 1-16 (--channel-max "
+	  "upload=N)" },
+	{ .name = "channel", .type = OPTIONS_CHANNEL,
+	  .flags = OPTIONS_REPEAT, OPTIONS_FIELD(channels),
+	  .shown = "user=user: upload=upload:", .arg = "NAME=PREFIX",
+	  .help = "a kind of channel: ?NAME=ID subscribes to PREFIX+ID; "
+	  "repeatable" },
+	{ .name = "channel-max", .type = OPTIONS_CHANNEL_MAX,
+	  .flags = OPTIONS_REPEAT | OPTIONS_LIVE, OPTIONS_FIELD(channels),
+	  .min = 1, .max = QUERY_CHANNELS_MAX,
+	  .shown = "user=1 upload=16, others 1", .arg = "NAME=N",
+	  .help = "NAME parameters per stream; all kinds' and the broadcast "
+	  "channels together at most 64; repeatable" },
+	{ .name = "broadcast", .type = OPTIONS_BROADCAST,
+	  .flags = OPTIONS_REPEAT, OPTIONS_FIELD(channels), .arg = "CHANNEL",
+	  .help = "every stream also gets CHANNEL; repeatable" },
 	{ .name = "max-connections", .type = OPTIONS_NUMBER,
 	  OPTIONS_FIELD(max_connections), .min = 0, .max = 10000000,
 	  .def = "0", .shown = "0: from the open-file limit", .arg = "N",
@@ -234,7 +256,8 @@ static const struct options_entry options_entries[] = {
 	  .help = "required aud claim" },
 	{ .name = "jwt-claim", .type = OPTIONS_STRING,
 	  OPTIONS_FIELD(jwt_claim), .def = "sserelay", .arg = "NAME",
-	  .help = "claim whose 'uploads' list the uploads a token may join" },
+	  .help = "claim listing what a token may join: its 'uploads', and "
+	  "NAME for each other kind but user" },
 	{ .name = "jwt-leeway", .type = OPTIONS_SEC,
 	  OPTIONS_FIELD(jwt_leeway_s), .min = 0, .max = 3600, .def = "30",
 	  .arg = "SECONDS", .help = "clock skew allowed on exp and nbf" },
@@ -633,6 +656,101 @@ options_set_number(const struct options_entry *o, struct config *c,
 	    " (suffix k, M or G allowed)" : "", v);
 }
 
+static struct channel_table *
+options_channels(const struct options_entry *o, const struct config *c)
+{
+	return options_field(o, c, sizeof(struct channel_table));
+}
+
+int
+options_takes_words(const struct options_entry *o)
+{
+	return (o->type == OPTIONS_CHANNEL ||
+	    o->type == OPTIONS_CHANNEL_MAX) && o->kind == NULL;
+}
+
+/* a kind's maximum: a number from .min to .max */
+static int
+options_channel_max(const struct options_entry *o, struct config *c,
+    const char *name, const char *v, char *err, size_t errlen)
+{
+	long	 n;
+
+	if (options_number(v, (long)o->min, (long)o->max, &n) == -1)
+		return options_err(err, errlen, "%s%sexpected %lld to %lld, "
+		    "got '%s'", o->kind == NULL ? name : "",
+		    o->kind == NULL ? ": " : "", o->min, o->max, v);
+	return channel_kind_max(options_channels(o, c), name, (unsigned)n,
+	    c->options_from, err, errlen);
+}
+
+/*
+ * The words of a kind of channel: NAME PREFIX [MAX] or NAME N, the kind
+ * of an alias first.  From the file (options_takes_words), or from
+ * options_set, which splits the command line's NAME=VALUE.
+ */
+int
+options_set_words(const struct options_entry *o, struct config *c,
+    size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct channel_table	*t;
+
+	if (!options_takes_words(o) && o->kind == NULL) {
+		if (argc != 1)
+			return options_err(err, errlen, "expected one value");
+		return options_set(o, c, argv[0], err, errlen);
+	}
+	t = options_channels(o, c);
+	switch (o->type) {
+	case OPTIONS_CHANNEL:
+		if (argc < 2 || argc > 3)
+			return options_err(err, errlen, "expected NAME PREFIX "
+			    "[MAX]");
+		if (channel_kind_prefix(t, argv[0], argv[1], c->options_from,
+		    err, errlen) == -1)
+			return -1;
+		/* the file's MAX: checked as --channel-max checks it */
+		return argc == 3 ? options_channel_max(options_find(
+		    "channel-max"), c, argv[0], argv[2], err, errlen) : 0;
+	case OPTIONS_CHANNEL_MAX:
+		if (argc != 2)
+			return options_err(err, errlen, "expected NAME N");
+		return options_channel_max(o, c, argv[0], argv[1], err,
+		    errlen);
+	default:
+		return options_err(err, errlen, "no such setting");
+	}
+}
+
+/* the command line's (and a default's) value of a channel row */
+static int
+options_set_channel(const struct options_entry *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	char	*argv[2], *dup;
+	int	 r;
+
+	if (o->type == OPTIONS_BROADCAST)
+		return channel_broadcast(options_channels(o, c), v,
+		    c->options_from, err, errlen);
+	if (o->kind != NULL) {
+		argv[0] = (char *)(uintptr_t)o->kind;
+		argv[1] = (char *)(uintptr_t)v;
+		return options_set_words(o, c, 2, argv, err, errlen);
+	}
+	/* NAME=VALUE: a NAME has no '=', a prefix may */
+	if (strchr(v, '=') == NULL)
+		return options_err(err, errlen, "expected %s, got '%s'",
+		    o->arg, v);
+	dup = options_strdup(v);
+	argv[0] = dup;
+	argv[1] = strchr(dup, '=');
+	*argv[1]++ = '\0';
+	r = options_set_words(o, c, 2, argv, err, errlen);
+	free(dup);
+	return r;
+}
+
 int
 options_set(const struct options_entry *o, struct config *c,
     const char *v, char *err, size_t errlen)
@@ -688,18 +806,12 @@ options_set(const struct options_entry *o, struct config *c,
 		config_redis_url_free(options_field(o, c, sizeof(u)));
 		*(struct redis_url *)options_field(o, c, sizeof(u)) = u;
 		return 0;
+	case OPTIONS_CHANNEL:
+	case OPTIONS_CHANNEL_MAX:
+	case OPTIONS_BROADCAST:
+		return options_set_channel(o, c, v, err, errlen);
 	}
 	return options_err(err, errlen, "no such setting");
-}
-
-/* a channel prefix becomes a PSUBSCRIBE pattern: no glob characters */
-static int
-options_check_prefix(const char *v, char *err, size_t errlen)
-{
-	if (strpbrk(v, "*?[]\\") != NULL || strlen(v) > 64)
-		return options_err(err, errlen, "at most 64 bytes and none of "
-		    "* ? [ ] \\, got '%s'", v);
-	return 0;
 }
 
 static int
@@ -766,6 +878,12 @@ options_free(struct config *c)
 			config_redis_url_free(options_field(o, c,
 			    sizeof(struct redis_url)));
 			break;
+		case OPTIONS_CHANNEL:
+		case OPTIONS_CHANNEL_MAX:
+		case OPTIONS_BROADCAST:
+			/* several rows share it: a second free finds it empty */
+			channel_table_free(options_channels(o, c));
+			break;
 		default:
 			break;
 		}
@@ -788,6 +906,72 @@ options_url_differs(const struct redis_url *a, const struct redis_url *b)
 	    !options_streq(a->path, b->path) ||
 	    !options_streq(a->user, b->user) ||
 	    !options_streq(a->password, b->password);
+}
+
+/*
+ * Whether name is a kind some row of type sets alone (an alias): that
+ * row compares and copies it, the row that names its kinds does not.
+ */
+static int
+options_aliased(enum options_type type, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < OPTIONS_COUNT; i++)
+		if (options_entries[i].type == type &&
+		    options_entries[i].kind != NULL &&
+		    strcmp(options_entries[i].kind, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if o compares the kind called name */
+static int
+options_covers(const struct options_entry *o, const char *name)
+{
+	if (o->kind != NULL)
+		return strcmp(o->kind, name) == 0;
+	return !options_aliased(o->type, name);
+}
+
+/* the kind a has and b has not, or has with another prefix */
+static int
+options_kind_differs(const struct options_entry *o,
+    const struct channel_table *a, const struct channel_table *b)
+{
+	const struct channel_kind *ka, *kb;
+	size_t		 i;
+
+	for (i = 0; i < a->nkinds; i++) {
+		ka = &a->kinds[i];
+		if (!options_covers(o, ka->name))
+			continue;
+		kb = channel_kind_find(b, ka->name);
+		if (o->type == OPTIONS_CHANNEL && (kb == NULL ||
+		    !options_streq(ka->prefix, kb->prefix)))
+			return 1;
+		if (o->type == OPTIONS_CHANNEL_MAX && kb != NULL &&
+		    atomic_load(&ka->max) != atomic_load(&kb->max))
+			return 1;
+	}
+	return 0;
+}
+
+/* a's broadcast channels not all in b */
+static int
+options_broadcasts_differ(const struct channel_table *a,
+    const struct channel_table *b)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < a->nbroadcasts; i++) {
+		for (j = 0; j < b->nbroadcasts; j++)
+			if (strcmp(a->broadcasts[i], b->broadcasts[j]) == 0)
+				break;
+		if (j == b->nbroadcasts)
+			return 1;
+	}
+	return 0;
 }
 
 int
@@ -820,8 +1004,36 @@ options_differs(const struct options_entry *o, const struct config *a,
 		return options_url_differs(options_field(o, a,
 		    sizeof(struct redis_url)), options_field(o, b,
 		    sizeof(struct redis_url)));
+	case OPTIONS_CHANNEL:
+	case OPTIONS_CHANNEL_MAX:
+		return options_kind_differs(o, options_channels(o, a),
+		    options_channels(o, b)) || options_kind_differs(o,
+		    options_channels(o, b), options_channels(o, a));
+	case OPTIONS_BROADCAST:
+		return options_broadcasts_differ(options_channels(o, a),
+		    options_channels(o, b)) || options_broadcasts_differ(
+		    options_channels(o, b), options_channels(o, a));
 	}
 	return 0;
+}
+
+/*
+ * The maxima of the kinds both have (a kind only one has needs a
+ * restart, which the channel rows say).  Atomic: the workers read them
+ * for every request.  A stream's channels stay bounded whatever they
+ * add up to: the query refuses past QUERY_CHANNELS_MAX (query.c).
+ */
+static void
+options_copy_maxima(const struct options_entry *o, struct channel_table *run,
+    const struct channel_table *next)
+{
+	struct channel_kind	*k;
+	size_t			 i;
+
+	for (i = 0; i < next->nkinds; i++)
+		if (options_covers(o, next->kinds[i].name) &&
+		    (k = channel_kind_find(run, next->kinds[i].name)) != NULL)
+			atomic_store(&k->max, atomic_load(&next->kinds[i].max));
 }
 
 void
@@ -845,6 +1057,10 @@ options_copy(const struct options_entry *o, struct config *run,
 	case OPTIONS_FLAG:
 	case OPTIONS_CHOICE:
 		*options_int(o, run) = *options_int(o, next);
+		return;
+	case OPTIONS_CHANNEL_MAX:
+		options_copy_maxima(o, options_channels(o, run),
+		    options_channels(o, next));
 		return;
 	default:
 		/* a pointer cannot be swapped under readers without a lock */
@@ -937,7 +1153,12 @@ options_usage(FILE *fp)
 	fputs("\n"
 	    "Every long option but --config, --check-config, --version and "
 	    "--help\n"
-	    "is also a configuration file key: 'heartbeat 15'.\n"
+	    "is also a configuration file key: 'heartbeat 15'.  --channel, "
+	    "--channel-max\n"
+	    "and --broadcast may be repeated; in the file they are one line "
+	    "each:\n"
+	    "'channel NAME PREFIX [MAX]', 'channel-max NAME N', 'broadcast "
+	    "CHANNEL'.\n"
 	    "(reload) marks the settings a SIGHUP changes in the running "
 	    "daemon;\n"
 	    "a changed value of any other needs a restart.\n"

@@ -6,6 +6,15 @@
  * -t and the SIGHUP diff (config.c) all walk the table: adding a setting is
  * one row in options.c plus the code that uses its field.
  *
+ * Most settings are one value.  The kinds of channel are not: a row of
+ * type OPTIONS_CHANNEL or OPTIONS_CHANNEL_MAX without .kind takes words,
+ * NAME=VALUE on the command line ("--channel room=chat:room:") and words
+ * apart in the file ("channel room chat:room: 8", options_set_words), and
+ * with OPTIONS_REPEAT it may be given any number of times.  A row with
+ * .kind is an alias that sets one kind ("--user-prefix u:" is "--channel
+ * user=u:").  They all keep their values in struct config's channels
+ * (channel.h), which also says what happens when one is given twice.
+ *
  * THREADS: only main calls these.  A row marked OPTIONS_LIVE names a field
  * that other threads read without a lock while main writes it on SIGHUP:
  * a number there must be _Atomic unsigned (options_copy panics otherwise).
@@ -37,11 +46,18 @@ enum options_type {
 	OPTIONS_HOSTPORT,	/* HOST:PORT: char * host at .offset, int port
 				   at .offset2 */
 	OPTIONS_REDIS_URL,	/* struct redis_url (config_redis_url_parse) */
+	OPTIONS_CHANNEL,	/* struct channel_table: a kind's prefix;
+				   NAME PREFIX [MAX], or PREFIX with .kind */
+	OPTIONS_CHANNEL_MAX,	/* struct channel_table: a kind's maximum,
+				   .min to .max; NAME N, or N with .kind */
+	OPTIONS_BROADCAST,	/* struct channel_table: a broadcast channel */
 };
 
 #define OPTIONS_LIVE	0x1	/* SIGHUP applies it to the running daemon */
 #define OPTIONS_NODIFF	0x2	/* a reload compares it through another row
 				   (the password file: through redis) */
+#define OPTIONS_REPEAT	0x4	/* may be given many times, each adds: the
+				   file has no "duplicate key" for it */
 
 struct options_entry {
 	const char		*name;		/* --name, and the file's key */
@@ -58,6 +74,8 @@ struct options_entry {
 						   unset (or set by config_init) */
 	const char		*shown;		/* --help's [...] when not .def */
 	const char		*arg;		/* --help: the value's name */
+	const char		*kind;		/* CHANNEL*: the kind an alias
+						   sets; NULL: NAME is given */
 	const char		*help;		/* --help: what it does */
 	/* STRING: a further test of the value; -1 with err set */
 	int			(*check)(const char *, char *, size_t);
@@ -79,6 +97,14 @@ const struct options_entry *options_find(const char *name);
  */
 int	options_set(const struct options_entry *o, struct config *c,
 	    const char *value, char *err, size_t errlen);
+/*
+ * 1 if the file gives o's value as words (NAME PREFIX [MAX]): the caller
+ * splits them and calls options_set_words; options_set takes the command
+ * line's NAME=VALUE instead.
+ */
+int	options_takes_words(const struct options_entry *o);
+int	options_set_words(const struct options_entry *o, struct config *c,
+	    size_t argc, char **argv, char *err, size_t errlen);
 /* Every row's default into c (zeroed first by the caller). */
 void	options_init(struct config *c);
 /* Free what the rows' fields hold. */

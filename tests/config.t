@@ -282,6 +282,8 @@ def main():
         "poll-timeout": "50", "threads": "2", "heartbeat": "2.5",
         "retry": "100", "ring-size": "64", "format": "raw",
         "user-prefix": "usr.", "upload-prefix": "upl.", "max-uploads": "4",
+        "channel": "room chat:room:", "channel-max": "room 8",
+        "broadcast": '"site all"',
         "max-connections": "100", "conn-memory": "16384",
         "client-timeout": "0", "demo": "yes", "log-level": "warn",
         "history-size": "10", "history-ttl": "60", "history-memory": "8M",

@@ -10,7 +10,10 @@
 // connection shows open. Then the daemon is stopped (SIGTERM drain): the page
 // shows reconnecting; started again on the same port: open, 1 reconnect, the
 // reset (unknown-epoch) shown with the bars cleared as stale for a refetch,
-// and later progress and notifications arrive. A page with an invalid id
+// and later progress and notifications arrive. With --broadcast, a message
+// on the broadcast channel (examples/publish.sh -b TEXT, then redis-cli's)
+// shows as a banner at the top of the page, the latest one, until it is
+// dismissed; it is not logged as a notification. A page with an invalid id
 // shows closed. A daemon with --max-streams 1, its one stream taken: the page
 // shows the server busy (event: overload) and that the browser will retry,
 // and once the stream is free it is open without the notice.
@@ -40,7 +43,7 @@ function runPublisher(file, upload, env) {
 h.run(async () => {
   const tmp = h.makeTmpDir('demo');
   const redis = await h.startRedis();
-  const common = ['--demo', '--retry', '500', '--heartbeat', '0.5'];
+  const common = ['--demo', '--retry', '500', '--heartbeat', '0.5', '--broadcast', 'notifications:broadcast'];
   let d = await h.startDaemon({ redisUrl: redis.url, args: common });
   const port = d.port;
 
@@ -93,6 +96,17 @@ h.run(async () => {
       text: document.querySelector('#notice').textContent,
     },
     uploadNotes: [...document.querySelectorAll('#uploads [data-upload] .note')].map((n) => n.textContent),
+    banner: {
+      hidden: document.querySelector('#banner').hidden,
+      visible: document.querySelector('#banner').getBoundingClientRect().height > 0,
+      role: document.querySelector('#banner').getAttribute('role'),
+      text: document.querySelector('#banner-text').textContent,
+      channel: document.querySelector('#banner-channel').textContent,
+      // above everything else: the first element of the page, on top
+      first: document.querySelector('main').firstElementChild === document.querySelector('#banner'),
+      above: document.querySelector('#banner').getBoundingClientRect().bottom
+        <= document.querySelector('header').getBoundingClientRect().top,
+    },
   }));
   const waitDom = (fn, what, ms = 10000) => h.waitFor(async () => fn(await dom()), what, ms, 50)
     .catch(async (e) => { diag(`${e.message}\nDOM: ${JSON.stringify(await dom())}`); return null; });
@@ -109,6 +123,7 @@ h.run(async () => {
     is(await page.getByRole('progressbar', { name: `Upload ${id}` }).count(), 1, `the bar of ${id} is labelled "Upload ${id}" for assistive technology`);
   }
   is(s.notifications, [], 'no notifications yet');
+  ok(s.banner.hidden && !s.banner.visible, 'no banner before a broadcast', s.banner);
   const es = requests.filter((u) => u.includes('/events?'));
   is(es.length, 1, 'the page opened exactly one /events stream');
   ok(requests.every((u) => u.startsWith(`${d.base}/`)), 'every request of the page goes to the daemon', requests);
@@ -239,6 +254,30 @@ h.run(async () => {
     'the u5 bar at 70 %', 10000).catch(async (e) => { diag(e.message); return midDom(); });
   is([m.bar.pct, m.events], ['70', 2], 'then 70 % arrives live, nothing twice');
   await mid.close();
+
+  // ---- a broadcast channel: the banner at the top ----
+  const nBefore = s.notifications.length;
+  const pub = await publishers.run('publish.sh', ['-b', 'Maintenance tonight at 6 "UTC"', 'u9', 'alice'],
+    { ...process.env, ...env });
+  ok(pub.code === 0 && /PUBLISH notifications:broadcast \{"type":"broadcast","text":"Maintenance tonight at 6 \\"UTC\\""\} -> 1 subscriber/.test(pub.output),
+    'examples/publish.sh -b TEXT u9 alice: exits 0, the banner published on notifications:broadcast reached the daemon', h.tail(pub.output, 20));
+  await waitDom((x) => !x.banner.hidden, 'the banner');
+  s = await dom();
+  ok(!s.banner.hidden && s.banner.visible && s.banner.role === 'alert', 'a message on the broadcast channel shows the banner (role alert)', s.banner);
+  is([s.banner.text, s.banner.channel], ['Maintenance tonight at 6 "UTC"', 'notifications:broadcast'],
+    'the banner shows the text and the channel it came on');
+  ok(s.banner.first && s.banner.above, 'the banner is at the top, above the connection panel', s.banner);
+  is(s.notifications.length, nBefore + 1, 'the broadcast is not logged: only the upload\'s notification was added');
+  is(s.uploads[1].pct, '100', 'and the upload publish.sh simulated (u9) went to 100 %');
+  await redis.client.publish('notifications:broadcast', 'Back to normal');
+  await waitDom((x) => x.banner.text === 'Back to normal', 'the second banner');
+  s = await dom();
+  ok(!s.banner.hidden && s.banner.text === 'Back to normal', 'the next broadcast replaces it (a plain-text payload as it is)', s.banner);
+  await page.click('#banner-close');
+  await waitDom((x) => x.banner.hidden, 'the banner dismissed');
+  s = await dom();
+  ok(s.banner.hidden && !s.banner.visible, 'the close button dismisses the banner', s.banner);
+  is([s.state, s.reconnects], ['open', '1'], 'the stream stayed open through all that');
 
   // ---- a request the daemon refuses: the browser gives up, the page says so ----
   const bad = await context.newPage();

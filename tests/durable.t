@@ -318,11 +318,50 @@ def bad_input(r, b):
     c.close()
 
 
+def many_channels(r):
+    """64 channels, the most a stream may have: an id of every position is
+    long (several hundred bytes), and still resumes from the header and
+    from ?lastEventId= alike."""
+    d = daemon(r, "wide", ["--channel", "room=room:", "--channel-max",
+                           "room=47", "--conn-memory", "16384"])
+    c = r.client()
+    chans = ["user:w"] + ["upload:w%d" % i for i in range(16)] + \
+        ["room:w%d" % i for i in range(47)]
+    path = "/events?user=w&" + "&".join(
+        "upload=w%d" % i for i in range(16)) + "&" + "&".join(
+        "room=w%d" % i for i in range(47))
+    s = d.stream(path)
+    t.ok(s.wait_opened(10), "a stream of 64 channels")
+    for ch in chans:
+        fcall(c, ch, "first")
+    s.wait(lambda: len(harness.message_events(s)) >= 64, 10)
+    last = [e.id for e in s.events if e.id][-1]
+    s.close()
+    t.ok(400 <= len(last) <= 1417, "its id holds 64 positions (%d bytes)"
+         % len(last))
+    for ch in chans[::9]:
+        fcall(c, ch, "missed")
+    want = sorted(chans[::9])
+    for how in ("header", "query"):
+        x = d.resume(path, last) if how == "header" else \
+            d.stream(path + "&lastEventId=" + last)
+        x.wait(lambda: len(harness.message_events(x)) >= len(want) or
+               harness.reset_events(x), 10)
+        got = sorted(e.json()["channel"] for e in harness.message_events(x)
+                     if e.json()["data"] == "missed")
+        t.eq((got, [e.json() for e in harness.reset_events(x)]), (want, []),
+             "resumed from the %s: exactly the %d missed" % (how, len(want)))
+        x.close()
+    c.close()
+    d.stop()
+
+
 def main():
     r = t.redis()
     a, b = behind_haproxy(r)
     sigkill(r, a, b)
     bad_input(r, b)
+    many_channels(r)
     restarts(t.tmp)
 
 

@@ -5,9 +5,11 @@
 // redis): a Redis subscriber must see exactly the simulated upload (11
 // progress messages, then the notification), the URL must come from -u or
 // REDIS_URL (the option wins), a password in the URL must work and never be
-// printed, DELAY_MS must be honoured, and every failure (Redis unreachable,
-// wrong password, invalid id) must end with a non-zero exit status.  With -D
-// each publishes durably, FCALL sserelay_publish (the Function a daemon with
+// printed, DELAY_MS must be honoured, -r ROOM and -b TEXT (with -R and -B
+// for other channels) must add the chat message and the banner, byte for
+// byte the same from all three, and every failure (Redis unreachable, wrong
+// password, invalid id) must end with a non-zero exit status.  With -D each
+// publishes durably, FCALL sserelay_publish (the Function a daemon with
 // --history redis loads): the same messages, each with its position, kept
 // in the channel's Redis stream.
 // tests/demo.t runs the same publishers against the daemon and a browser.
@@ -73,7 +75,8 @@ function expected(upload, user) {
 h.run(async () => {
   const tmp = h.makeTmpDir('publishers');
   const redis = await h.startRedis();
-  const sub = await subscriber(redis.port, ['upload:p1', 'upload:p2', 'upload:p3', 'user:bob', 'user:alice', 'upload:u7']);
+  const sub = await subscriber(redis.port, ['upload:p1', 'upload:p2', 'upload:p3', 'user:bob', 'user:alice', 'upload:u7',
+    'chat:room:r1', 'notifications:broadcast', 'rooms.r2', 'site:all']);
 
   // A second Redis that wants a password.
   const authPort = await h.freePort();
@@ -108,6 +111,24 @@ h.run(async () => {
     await h.waitFor(() => sub.got.length >= 12, '12 messages', 5000).catch((e) => diag(e.message));
     is(sub.got, expected('u7', 'alice'), `${file}: defaults are upload u7 and user alice`);
 
+    // A chat room and a banner, on the default channels and on others.
+    const banner = 'Maintenance at 6 "UTC" \\ été';
+    const bannerJson = '{"type":"broadcast","text":"Maintenance at 6 \\"UTC\\" \\\\ été"}';
+    sub.got.length = 0;
+    r = await run(file, ['-u', redis.url, '-r', 'r1', '-b', banner, up, 'bob']);
+    ok(r.code === 0, `${file} -r r1 -b TEXT: exits 0`, h.tail(r.output));
+    await h.waitFor(() => sub.got.length >= 14, '14 messages', 5000).catch((e) => diag(e.message));
+    is(sub.got, [...expected(up, 'bob'),
+      ['chat:room:r1', `{"type":"chat","user":"bob","text":"Upload ${up} finished"}`],
+      ['notifications:broadcast', bannerJson]],
+    `${file} -r r1 -b TEXT: the upload, then a chat message on chat:room:r1 and the banner on notifications:broadcast (quotes and backslash escaped, UTF-8 kept)`);
+    sub.got.length = 0;
+    r = await run(file, ['-u', redis.url, '-r', 'r2', '-R', 'rooms.', '-b', 'hi', '-B', 'site:all', up, 'bob']);
+    ok(r.code === 0, `${file} -R rooms. -B site:all: exits 0`, h.tail(r.output));
+    await h.waitFor(() => sub.got.length >= 14, '14 messages', 5000).catch((e) => diag(e.message));
+    is(sub.got.slice(12), [['rooms.r2', `{"type":"chat","user":"bob","text":"Upload ${up} finished"}`],
+      ['site:all', '{"type":"broadcast","text":"hi"}']], `${file} -R rooms. -B site:all: those channels instead`);
+
     // A password in the URL works and is never printed.
     for (const url of [`redis://:s3cr3t-pw@127.0.0.1:${authPort}`, `redis://default:s3cr3t-pw@127.0.0.1:${authPort}/2`]) {
       r = await run(file, ['-u', url, up, 'bob']);
@@ -132,6 +153,8 @@ h.run(async () => {
     ok(r.code !== 0 && r.code !== null, `${file}: invalid user id: non-zero exit (${r.code})`, h.tail(r.output));
     r = await run(file, ['-u', redis.url, up, 'bob'], { DELAY_MS: 'soon' });
     ok(r.code !== 0 && r.code !== null, `${file}: DELAY_MS not a number: non-zero exit (${r.code})`, h.tail(r.output));
+    r = await run(file, ['-u', redis.url, '-r', 'bad room', up, 'bob']);
+    ok(r.code !== 0 && r.code !== null, `${file}: invalid room id: non-zero exit (${r.code})`, h.tail(r.output));
     // They have all exited: anything they published reached Redis before
     // this marker, and the subscriber gets messages in that order.
     await redis.client.publish('user:bob', 'marker');

@@ -112,6 +112,13 @@ def main():
          ["upload", "16"], "17 uploads"),
         ("/events?user=a&user=b", ["duplicate", "user"], "duplicate user"),
         ("/events?user=a&user=a", ["duplicate", "user"], "duplicate user (same)"),
+        # a typo must not subscribe to nothing in silence
+        ("/events?user=a&uplaod=u7", ["unknown parameter 'uplaod'",
+                                      "user", "upload"], "typo uplaod"),
+        ("/events?user=a&foo=bar", ["unknown parameter 'foo'"],
+         "unknown parameter"),
+        ("/events?user=a&Upload=u7", ["unknown parameter 'Upload'"],
+         "names are case-sensitive"),
     ]
     for path, words, name in bad:
         rr = check_error(d, "GET", path, 400, words, name)
@@ -126,7 +133,9 @@ def main():
         ("/events?" + "&".join("upload=u%d" % i for i in range(16)),
          "16 uploads"),
         ("/events?upload=u1&upload=u1&upload=u2", "duplicate upload folded"),
-        ("/events?user=a&foo=bar", "unknown parameter ignored"),
+        ("/events?user=a&_=1712345678901", "cache buster _ accepted"),
+        ("/events?user=a&lastEventId=x-1&_=1",
+         "lastEventId and _ (EventSource polyfills) accepted"),
         ("/events?upload=only", "upload without user"),
     ]
     for path, name in good:

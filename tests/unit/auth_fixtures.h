@@ -50,6 +50,13 @@
 	"6NDEwMjQ0NDgwMCwiYXBwIjp7InVwbG9hZHMiOlsidTciXX19.BnKCNjNOfKgOGg" \
 	"__84_TZcNqV3lzWaSgAOGdk_pxXKw"
 
+/* HS256, sub alice, exp 2100, uploads u7, upload u9 (not the upload kind's list), room general and team-* */
+#define HS_KINDS \
+	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI" \
+	"6NDEwMjQ0NDgwMCwic3NlcmVsYXkiOnsidXBsb2FkcyI6WyJ1NyJdLCJ1cGxvYWQ" \
+	"iOlsidTkiXSwicm9vbSI6WyJnZW5lcmFsIiwidGVhbS0qIl19fQ.oZxITugd6YVS" \
+	"6u-pYPH2tZKUO-d0a7imx7fb53ScdCo"
+
 /* HS256, sserelay.uploads is a string */
 #define HS_UPLOADS_NOT_ARRAY \
 	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI" \

@@ -77,6 +77,11 @@ def main():
          hs({"sub": "alice", "exp": FAR, "sserelay": {"uploads": ["*"]}})),
         ("HS_APPCLAIM", "HS256, sub alice, exp 2100, app: uploads u7",
          hs({"sub": "alice", "exp": FAR, "app": {"uploads": ["u7"]}})),
+        ("HS_KINDS", "HS256, sub alice, exp 2100, uploads u7, upload u9 "
+         "(not the upload kind's list), room general and team-*",
+         hs({"sub": "alice", "exp": FAR,
+             "sserelay": {"uploads": ["u7"], "upload": ["u9"],
+                          "room": ["general", "team-*"]}})),
         ("HS_UPLOADS_NOT_ARRAY", "HS256, sserelay.uploads is a string",
          hs({"sub": "alice", "exp": FAR, "sserelay": {"uploads": "u7"}})),
         ("HS_EXP_NOW", "HS256, sub alice, exp = NOW",

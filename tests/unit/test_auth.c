@@ -71,25 +71,34 @@ new_auth(const char *alg, const char *keypath, const char *iss,
 	return a;
 }
 
-/* auth_check for user alice and up to two uploads, at `now` */
+/* auth_check for user alice and up to two ids of kind, at `now` */
 static enum auth_result
-check(struct auth *a, const char *token, const char *user,
-    const char *up1, const char *up2, long now, const char **denied)
+check_kind(struct auth *a, const char *token, const char *user,
+    const char *kind, const char *up1, const char *up2, long now,
+    const char **denied)
 {
-	const char	*ups[2];
-	const char	*d = NULL;
+	struct auth_id	 ids[2];
+	const struct auth_id *d = NULL;
 	size_t		 n = 0;
 	time_t		 exp = 0;
 	enum auth_result r;
 
 	if (up1 != NULL)
-		ups[n++] = up1;
+		ids[n].kind = kind, ids[n++].id = up1;
 	if (up2 != NULL)
-		ups[n++] = up2;
-	r = auth_check(a, token, user, ups, n, (time_t)now, &exp, &d);
+		ids[n].kind = kind, ids[n++].id = up2;
+	r = auth_check(a, token, user, ids, n, (time_t)now, &exp, &d);
 	if (denied != NULL)
-		*denied = d;
+		*denied = d != NULL ? d->id : NULL;
 	return r;
+}
+
+/* the same for uploads */
+static enum auth_result
+check(struct auth *a, const char *token, const char *user,
+    const char *up1, const char *up2, long now, const char **denied)
+{
+	return check_kind(a, token, user, "upload", up1, up2, now, denied);
 }
 
 #define CHECK(a, tok, user, u1, u2, now, want, ...)			\
@@ -114,6 +123,7 @@ test_results(void)
 		{ AUTH_AUDIENCE, 401, "audience", "wrong audience" },
 		{ AUTH_USER, 403, "user", "token is for another user" },
 		{ AUTH_UPLOAD, 403, "upload", "upload not allowed" },
+		{ AUTH_CHANNEL, 403, "channel", "channel not allowed" },
 	};
 	size_t	 i;
 
@@ -132,18 +142,19 @@ test_hs256(const char *secret)
 {
 	struct auth	*a;
 	const char	*denied = NULL;
+	const struct auth_id *d = NULL;
 	time_t		 exp = 0;
-	const char	*ups[1] = { "u7" };
+	struct auth_id	 ups[1] = { { "upload", "u7" } };
 	enum auth_result r;
 
 	a = new_auth("HS256", secret, NULL, NULL, 30);
 	if (!ok(a != NULL, "HS256 with a secret file"))
 		return;
 
-	r = auth_check(a, HS_OK, "alice", ups, 1, TEST_NOW, &exp, &denied);
+	r = auth_check(a, HS_OK, "alice", ups, 1, TEST_NOW, &exp, &d);
 	is_int(r, AUTH_OK, "HS256 token for alice, upload u7: ok");
 	is_int(exp, TEST_FAR, "...and *exp is the token's exp");
-	ok(denied == NULL, "...and nothing denied");
+	ok(d == NULL, "...and nothing denied");
 	CHECK(a, HS_OK, "alice", NULL, NULL, TEST_NOW, AUTH_OK,
 	    "no upload asked: ok");
 	CHECK(a, HS_OK, "alice", "team-42", "team-4", TEST_NOW, AUTH_OK,
@@ -173,6 +184,36 @@ test_hs256(const char *secret)
 	    AUTH_UPLOAD, "uploads a string, not an array: no upload");
 	CHECK(a, HS_APPCLAIM, "alice", "u7", NULL, TEST_NOW, AUTH_UPLOAD,
 	    "uploads under another claim than --jwt-claim: not looked at");
+
+	/* other kinds: <claim>.<kind>; the upload kind keeps "uploads" */
+	is_int(check_kind(a, HS_KINDS, "alice", "room", "general", "team-9",
+	    TEST_NOW, &denied), AUTH_OK, "room general and team-9 (team-*): "
+	    "ok");
+	is_int(check_kind(a, HS_KINDS, "alice", "room", "general", "random",
+	    TEST_NOW, &denied), AUTH_CHANNEL, "room random: not in "
+	    "sserelay.room: refused as a channel");
+	is_str(denied, "random", "...and the refused room is named");
+	is_int(check_kind(a, HS_OK, "alice", "room", "general", NULL,
+	    TEST_NOW, &denied), AUTH_CHANNEL, "a token without a room list: "
+	    "no room");
+	is_int(check_kind(a, HS_KINDS, "alice", "team", "general", NULL,
+	    TEST_NOW, &denied), AUTH_CHANNEL, "the room list is not the team "
+	    "kind's");
+	CHECK(a, HS_KINDS, "alice", "u7", NULL, TEST_NOW, AUTH_OK,
+	    "uploads u7: the upload kind reads \"uploads\"");
+	CHECK(a, HS_KINDS, "alice", "u9", NULL, TEST_NOW, AUTH_UPLOAD,
+	    "upload u9 is only under \"upload\", which is not read");
+	{
+		struct auth_id	 mixed[3] = { { "upload", "u7" },
+		    { "room", "team-x" }, { "room", "secret" } };
+
+		d = NULL;
+		r = auth_check(a, HS_KINDS, "alice", mixed, 3, TEST_NOW, &exp,
+		    &d);
+		ok(r == AUTH_CHANNEL && d == &mixed[2], "upload u7, room "
+		    "team-x and room secret: the first refused, room secret, "
+		    "is named");
+	}
 
 	/* expiry, with --jwt-leeway 30: refused once exp + 30 has come */
 	CHECK(a, HS_EXP_NOW, "alice", NULL, NULL, TEST_NOW - 1000, AUTH_OK,

@@ -15,11 +15,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../../src/channel.h"
 #include "../../src/config.h"
 #include "../../src/options.h"
 #include "tap.h"
@@ -129,6 +131,23 @@ write_file(char *path, const void *data, size_t len)
 		close(fd);
 }
 
+/* a kind's prefix and maximum in c: NULL and 0 for no such kind */
+static const char *
+prefix_of(const struct config *c, const char *name)
+{
+	const struct channel_kind *k = channel_kind_find(&c->channels, name);
+
+	return k != NULL ? k->prefix : NULL;
+}
+
+static unsigned
+max_of(const struct config *c, const char *name)
+{
+	const struct channel_kind *k = channel_kind_find(&c->channels, name);
+
+	return k != NULL ? atomic_load(&k->max) : 0;
+}
+
 /* "--opt value" must fail and the message must name the option */
 static void
 bad(const char *opt, const char *value, const char *name)
@@ -163,9 +182,13 @@ test_defaults(void)
 	is_int(c.retry_ms, 3000, "default retry 3000 ms");
 	is_int(c.ring_size, 256, "default ring size 256");
 	is_int(c.format, FRAME_FORMAT_JSON, "default format json");
-	is_str(c.user_prefix, "user:", "default user prefix");
-	is_str(c.upload_prefix, "upload:", "default upload prefix");
-	is_int(c.max_uploads, 16, "default max uploads 16");
+	is_str(prefix_of(&c, "user"), "user:", "default user prefix");
+	is_str(prefix_of(&c, "upload"), "upload:", "default upload prefix");
+	is_int(max_of(&c, "user"), 1, "default: one user per stream");
+	is_int(max_of(&c, "upload"), 16, "default max uploads 16");
+	ok(c.channels.nkinds == 2 && strcmp(c.channels.kinds[0].name,
+	    "user") == 0, "default: two kinds, user first");
+	is_int(c.channels.nbroadcasts, 0, "default: no broadcast channel");
 	is_int(c.max_connections, 0, "default max connections 0 (derived)");
 	is_int(c.conn_memory, 6144, "default conn memory 6144");
 	is_int(c.client_timeout_s, 60, "default client timeout 60 s");
@@ -268,9 +291,9 @@ test_good(void)
 	is_int(r.c.retry_ms, 1000, "--retry");
 	is_int(r.c.ring_size, 8, "--ring-size");
 	is_int(r.c.format, FRAME_FORMAT_RAW, "-f raw");
-	is_str(r.c.user_prefix, "u.", "--user-prefix");
-	is_str(r.c.upload_prefix, "up.", "--upload-prefix");
-	is_int(r.c.max_uploads, 4, "--max-uploads");
+	is_str(prefix_of(&r.c, "user"), "u.", "--user-prefix");
+	is_str(prefix_of(&r.c, "upload"), "up.", "--upload-prefix");
+	is_int(max_of(&r.c, "upload"), 4, "--max-uploads");
 	is_int(r.c.max_connections, 100, "--max-connections");
 	is_int(r.c.conn_memory, 16384, "--conn-memory");
 	is_int(r.c.client_timeout_s, 30, "--client-timeout");
@@ -296,7 +319,7 @@ test_good(void)
 	is_str(r.c.listen_host, "*", "*:8080 host");
 	is_int(r.c.heartbeat_ms, 1250, "--heartbeat 1.25: 1250 ms");
 	is_int(r.c.log_level, LOG_LEVEL_ERROR, "-L error");
-	is_int(r.c.max_uploads, 1, "the last of a repeated option wins");
+	is_int(max_of(&r.c, "upload"), 1, "the last of a repeated option wins");
 	done(&r);
 
 	/* the ends of the range --help gives: 0.1 to 3600 */
@@ -584,8 +607,18 @@ test_table(void)
 		if (o->flags & OPTIONS_LIVE)
 			ok((options_is_number(o) && o->type != OPTIONS_SIZE &&
 			    o->atomic) || o->type == OPTIONS_CHOICE ||
-			    o->type == OPTIONS_FLAG, "%s: live, so an _Atomic "
-			    "number or a choice", o->name);
+			    o->type == OPTIONS_FLAG ||
+			    o->type == OPTIONS_CHANNEL_MAX, "%s: live, so an "
+			    "_Atomic number (a kind's maximum is one) or a "
+			    "choice", o->name);
+		if (o->type == OPTIONS_CHANNEL_MAX)
+			ok(o->min >= 1 && o->max <= QUERY_CHANNELS_MAX,
+			    "%s: a maximum of 1 to %d", o->name,
+			    QUERY_CHANNELS_MAX);
+		if (o->kind != NULL)
+			ok(!(o->flags & OPTIONS_REPEAT) &&
+			    !options_takes_words(o), "%s: an alias of %s takes "
+			    "one value, once", o->name, o->kind);
 	}
 	ok(options_find("no-such-option") == NULL, "options_find: unknown");
 }
@@ -809,6 +842,22 @@ other_value(const struct options_entry *o, const struct config *c,
 	case OPTIONS_REDIS_URL:
 		snprintf(buf, len, "redis://192.0.2.1:1/3");
 		return 1;
+	case OPTIONS_CHANNEL:
+		/* a new prefix for an alias's kind, or a new kind */
+		if (o->kind != NULL)
+			snprintf(buf, len, "other-%s:", o->kind);
+		else
+			snprintf(buf, len, "room=chat:room:");
+		return 1;
+	case OPTIONS_CHANNEL_MAX:
+		/* a kind both have: an alias's (test_channels does the rest) */
+		if (o->kind == NULL)
+			return 0;
+		snprintf(buf, len, "%lld", o->max - 1);
+		return 1;
+	case OPTIONS_BROADCAST:
+		snprintf(buf, len, "everyone");
+		return 1;
 	default:
 		v = options_number_get(o, c);
 		options_number_text(o, v == o->max ? o->min : o->max, buf,
@@ -928,6 +977,363 @@ test_reload(void)
 	log_set_level(LOG_LEVEL_INFO);
 }
 
+/* a configuration file of text, and its path (unlink it) */
+static void
+conf_file(char *path, const char *text)
+{
+	strcpy(path, "/tmp/sserelay-test-confXXXXXX");
+	write_file(path, text, strlen(text));
+}
+
+/* -c a file of text, then the flags; CONFIG_* with r's err */
+static void
+run_file(struct run *r, const char *text, ...)
+{
+	char path[64];
+	const char *a;
+	va_list ap;
+
+	conf_file(path, text);
+	memset(r, 0, sizeof(*r));
+	r->argv[r->argc++] = strdup("sserelay");
+	r->argv[r->argc++] = strdup("-c");
+	r->argv[r->argc++] = strdup(path);
+	va_start(ap, text);
+	while ((a = va_arg(ap, const char *)) != NULL && r->argc < 39)
+		r->argv[r->argc++] = strdup(a);
+	va_end(ap);
+	r->argv[r->argc] = NULL;
+	config_init(&r->c);
+	optind = 0;
+	r->rc = config_parse_args(&r->c, r->argc, r->argv, r->err,
+	    sizeof(r->err));
+	unlink(path);
+}
+
+/* the file is refused: its error starts "FILE:line: key: " and has want */
+static void
+file_bad(const char *text, unsigned line, const char *key, const char *want,
+    const char *desc)
+{
+	struct run r;
+	char head[160], *colon;
+
+	run_file(&r, text, (char *)NULL);
+	is_int(r.rc, CONFIG_ERROR, "%s: refused", desc);
+	/* "/tmp/sserelay-test-confXXXXXX:LINE: key: ..." */
+	colon = strchr(r.err, ':');
+	snprintf(head, sizeof(head), ":%u: %s: ", line, key);
+	if (!ok(colon != NULL && strncmp(colon, head, strlen(head)) == 0 &&
+	    has(r.err, want) && printable(r.err), "%s: \"%s\"", desc, r.err))
+		diag("want \"FILE%s...%s...\"", head, want);
+	done(&r);
+}
+
+/* refused once everything is read: the message has want */
+static void
+channels_bad(const char *want, const char *desc, ...)
+{
+	struct run r;
+	va_list ap;
+
+	va_start(ap, desc);
+	run_v(&r, 0, ap);
+	va_end(ap);
+	is_int(r.rc, CONFIG_ERROR, "%s: CONFIG_ERROR", desc);
+	if (!ok(has(r.err, want) && printable(r.err), "%s: \"%s\"", desc,
+	    r.err))
+		diag("want \"%s\"", want);
+	done(&r);
+}
+
+/* --channel, --channel-max, --broadcast, and the file's channel lines */
+static void
+test_channels(void)
+{
+	struct config run_c, next;
+	struct run r;
+	char err[CONFIG_ERRLEN], *log;
+	int rc;
+
+	run(&r, "--channel", "room=chat:room:", "--channel-max", "room=8",
+	    "--broadcast", "notifications:broadcast", "--channel",
+	    "team=teams:", "--broadcast", "site:all", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "two kinds, two broadcasts: CONFIG_OK (%s)",
+	    r.err);
+	is_str(prefix_of(&r.c, "room"), "chat:room:", "--channel room=");
+	is_int(max_of(&r.c, "room"), 8, "--channel-max room=8");
+	is_int(max_of(&r.c, "team"), 1, "a kind without --channel-max: 1");
+	is_str(prefix_of(&r.c, "user"), "user:", "user kept");
+	is_int(max_of(&r.c, "upload"), 16, "upload kept");
+	ok(r.c.channels.nkinds == 4 && strcmp(r.c.channels.kinds[2].name,
+	    "room") == 0 && strcmp(r.c.channels.kinds[3].name, "team") == 0,
+	    "four kinds: the defaults, then the new ones in order");
+	ok(r.c.channels.nbroadcasts == 2 && strcmp(r.c.channels.broadcasts[0],
+	    "notifications:broadcast") == 0 &&
+	    strcmp(r.c.channels.broadcasts[1], "site:all") == 0,
+	    "two broadcast channels, in order");
+	is_int(channel_table_total(&r.c.channels), 1 + 16 + 8 + 1 + 2,
+	    "channels per stream at most: 28");
+	done(&r);
+
+	/* order does not matter: a maximum before its kind */
+	run(&r, "--channel-max", "room=3", "--channel", "room=r:",
+	    "--channel=team=a=b:", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "--channel-max before --channel: CONFIG_OK "
+	    "(%s)", r.err);
+	is_int(max_of(&r.c, "room"), 3, "...its maximum kept");
+	is_str(prefix_of(&r.c, "team"), "a=b:", "a prefix may hold '=': "
+	    "NAME ends at the first");
+	done(&r);
+
+	/* the aliases are the default kinds */
+	run(&r, "--channel", "user=u.", "--channel", "upload=files:",
+	    "--channel-max", "upload=30", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "--channel user=, upload=; --channel-max "
+	    "upload=30: CONFIG_OK (%s)", r.err);
+	is_str(prefix_of(&r.c, "user"), "u.", "--channel user=u. is "
+	    "--user-prefix");
+	is_str(prefix_of(&r.c, "upload"), "files:", "--channel upload= is "
+	    "--upload-prefix");
+	is_int(max_of(&r.c, "upload"), 30, "--channel-max upload=30: more "
+	    "than --max-uploads may say");
+	is_int(r.c.channels.nkinds, 2, "still two kinds");
+	done(&r);
+	run(&r, "--user-prefix", "a:", "--channel", "user=b:", (char *)NULL);
+	is_str(prefix_of(&r.c, "user"), "b:", "on the command line the last "
+	    "one wins: --user-prefix a: then --channel user=b:");
+	done(&r);
+	run(&r, "--channel", "room=a:", "--channel", "room=b:", (char *)NULL);
+	is_str(prefix_of(&r.c, "room"), "b:", "...and --channel room= twice");
+	done(&r);
+
+	/* the bound: maxima and broadcasts, at most QUERY_CHANNELS_MAX */
+	run(&r, "--channel", "room=r:", "--channel-max", "room=45",
+	    "--broadcast", "b1", "--broadcast", "b2", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "1 + 16 + 45 + 2 = 64 channels: CONFIG_OK "
+	    "(%s)", r.err);
+	done(&r);
+	channels_bad("a stream could have 65 channels (the kinds' maxima add "
+	    "up to 63, plus 2 broadcast), more than 64", "65 channels",
+	    "--channel", "room=r:", "--channel-max", "room=46", "--broadcast",
+	    "b1", "--broadcast", "b2", (char *)NULL);
+	channels_bad("--channel-max, --broadcast: ", "the error names the "
+	    "options", "--channel", "room=r:", "--channel-max", "room=48",
+	    (char *)NULL);
+
+	/* startup errors, each naming the option */
+	bad("--channel", "room", "--channel: expected NAME=PREFIX, got 'room'");
+	bad("--channel", "=chat:", "--channel: '': not a parameter name");
+	bad("--channel", "9room=x:", "--channel: '9room': not a parameter "
+	    "name");
+	bad("--channel", "ro om=x:", "--channel: 'ro om'");
+	bad("--channel", "room=x*", "--channel: a prefix is at most 64 bytes "
+	    "and none of * ? [ ] \\, got 'x*'");
+	bad("--channel", "room=x[1]", "none of * ? [ ]");
+	bad("--channel", "room=x?", "none of * ? [ ]");
+	bad("--channel", "room=x\\", "none of * ? [ ]");
+	bad("--channel", "room=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaa", "at most 64 bytes");
+	bad("--channel", "lastEventId=x:", "--channel: 'lastEventId': "
+	    "reserved");
+	bad("--channel", "access_token=x:", "reserved");
+	bad("--channel", "_=x:", "reserved");
+	bad("--channel", "last=x:", "--channel: 'last': reserved");
+	bad("--channel", "uploads=x:", "reserved");
+	bad("--channel-max", "room", "--channel-max: expected NAME=N, got "
+	    "'room'");
+	bad("--channel-max", "room=0", "--channel-max: room: expected 1 to 64, "
+	    "got '0'");
+	bad("--channel-max", "room=65", "expected 1 to 64, got '65'");
+	bad("--channel-max", "room=x", "expected 1 to 64, got 'x'");
+	bad("--channel-max", "user=2", "--channel-max: user: a stream has one "
+	    "user");
+	bad("--broadcast", "", "--broadcast: a channel is 1 to 192 bytes");
+	bad("--broadcast", "a\tb", "--broadcast: a channel is 1 to 192 bytes, "
+	    "no control characters");
+	channels_bad("--channel-max room: no such kind of channel (--channel "
+	    "room=PREFIX makes one)", "--channel-max for no kind",
+	    "--channel-max", "room=2", (char *)NULL);
+	channels_bad("--channel: the kinds room and team have the same prefix "
+	    "'x:'", "two kinds, one prefix", "--channel", "room=x:",
+	    "--channel", "team=x:", (char *)NULL);
+	channels_bad("--channel: the kinds user and upload have the same "
+	    "prefix 'u:'", "--user-prefix and --upload-prefix the same",
+	    "--user-prefix", "u:", "--upload-prefix", "u:", (char *)NULL);
+	channels_bad("--channel: the prefix of room ('chat:') begins that of "
+	    "team ('chat:team:')", "a prefix that begins another",
+	    "--channel", "team=chat:team:", "--channel", "room=chat:",
+	    (char *)NULL);
+	channels_bad("the prefix of user ('user:') begins that of room "
+	    "('user:room:')", "a prefix under a default one", "--channel",
+	    "room=user:room:", (char *)NULL);
+	channels_bad("--broadcast user:all: a channel of the kind user (prefix "
+	    "'user:')", "a broadcast channel under a kind's prefix",
+	    "--broadcast", "user:all", (char *)NULL);
+	channels_bad("--broadcast: 'x' is given twice", "a broadcast twice",
+	    "--broadcast", "x", "--broadcast", "x", (char *)NULL);
+	{
+		char many[QUERY_KINDS_MAX + 1][32];
+		struct run rr;
+
+		memset(&rr, 0, sizeof(rr));
+		rr.argv[rr.argc++] = strdup("sserelay");
+		for (int i = 0; i < QUERY_KINDS_MAX - 1; i++) {
+			snprintf(many[i], sizeof(many[i]), "k%d=p%d:", i, i);
+			rr.argv[rr.argc++] = strdup("--channel");
+			rr.argv[rr.argc++] = strdup(many[i]);
+		}
+		rr.argv[rr.argc] = NULL;
+		config_init(&rr.c);
+		optind = 0;
+		rr.rc = config_parse_args(&rr.c, rr.argc, rr.argv, rr.err,
+		    sizeof(rr.err));
+		ok(rr.rc == CONFIG_ERROR && has(rr.err, "--channel: 'k14': "
+		    "more than 16 kinds of channel"), "a 17th kind: \"%s\"",
+		    rr.err);
+		done(&rr);
+	}
+
+	/* glob characters in a broadcast channel are fine: escaped later */
+	run(&r, "--broadcast", "news*[1]?\\", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "a broadcast channel with * [ ] ? \\: "
+	    "CONFIG_OK (%s)", r.err);
+	{
+		struct channel_patterns p;
+
+		ok(channel_patterns(&r.c.channels, "PSUBSCRIBE", &p) == 0 &&
+		    p.argc == 4, "patterns: the command, two kinds, one "
+		    "broadcast");
+		ok(p.argc == 4 && strcmp(p.argv[0], "PSUBSCRIBE") == 0 &&
+		    strcmp(p.argv[1], "user:*") == 0 && p.lens[1] == 6 &&
+		    strcmp(p.argv[2], "upload:*") == 0 &&
+		    strcmp(p.argv[3], "news\\*\\[1\\]\\?\\\\") == 0 &&
+		    p.lens[3] == strlen(p.argv[3]),
+		    "...PREFIX* for each kind, the broadcast channel escaped: "
+		    "%s", p.argc == 4 ? p.argv[3] : "");
+		channel_patterns_free(&p);
+	}
+	done(&r);
+
+	/* the file: channel NAME PREFIX [MAX], repeated; broadcast lines */
+	run_file(&r, "channel room chat:room: 8\n"
+	    "channel team \"teams and more:\"\n"
+	    "channel-max team 2\n"
+	    "broadcast notifications:broadcast\n"
+	    "broadcast \"site all\"\n"
+	    "channel\tupload   files:   4\n", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "a file with channel and broadcast lines: "
+	    "CONFIG_OK (%s)", r.err);
+	is_str(prefix_of(&r.c, "room"), "chat:room:", "channel room chat:room: "
+	    "8: the prefix");
+	is_int(max_of(&r.c, "room"), 8, "...and MAX");
+	is_str(prefix_of(&r.c, "team"), "teams and more:", "a quoted prefix");
+	is_int(max_of(&r.c, "team"), 2, "channel-max team 2");
+	is_str(prefix_of(&r.c, "upload"), "files:", "channel upload files: "
+	    "4: the default kind redefined");
+	is_int(max_of(&r.c, "upload"), 4, "...and its maximum");
+	ok(r.c.channels.nbroadcasts == 2 && strcmp(r.c.channels.broadcasts[1],
+	    "site all") == 0, "two broadcast lines, one quoted");
+	done(&r);
+
+	/* flags override the file: a kind by name, the broadcast list whole */
+	run_file(&r, "channel room chat:room: 8\nchannel team t:\n"
+	    "broadcast a\nbroadcast b\nmax-uploads 3\n", "--channel",
+	    "room=rooms:", "--channel-max", "room=2", "--broadcast", "c",
+	    "--max-uploads", "5", (char *)NULL);
+	is_int(r.rc, CONFIG_OK, "file and flags: CONFIG_OK (%s)", r.err);
+	is_str(prefix_of(&r.c, "room"), "rooms:", "--channel room= overrides "
+	    "the file's room");
+	is_int(max_of(&r.c, "room"), 2, "--channel-max room= its maximum");
+	is_str(prefix_of(&r.c, "team"), "t:", "the file's team stays");
+	ok(r.c.channels.nbroadcasts == 1 && strcmp(r.c.channels.broadcasts[0],
+	    "c") == 0, "the flags' broadcast list replaces the file's");
+	is_int(max_of(&r.c, "upload"), 5, "--max-uploads overrides the file");
+	done(&r);
+
+	/* each thing once per file, whatever the key that sets it */
+	file_bad("channel room a:\nchannel room b:\n", 2, "channel",
+	    "the prefix of room is already set on line 1",
+	    "channel room twice in a file");
+	file_bad("user-prefix u:\nchannel user v:\n", 2, "channel",
+	    "the prefix of user is already set on line 1",
+	    "user-prefix and channel user in a file");
+	file_bad("channel room a: 3\nchannel-max room 4\n", 2, "channel-max",
+	    "the maximum of room is already set on line 1",
+	    "channel room's MAX and channel-max room in a file");
+	file_bad("max-uploads 3\nchannel-max upload 4\n", 2, "channel-max",
+	    "the maximum of upload is already set on line 1",
+	    "max-uploads and channel-max upload in a file");
+	file_bad("broadcast a\nbroadcast a\n", 2, "broadcast",
+	    "'a' is given twice", "a broadcast line twice");
+	file_bad("channel room\n", 1, "channel", "expected NAME PREFIX [MAX]",
+	    "channel with one word");
+	file_bad("channel room a: 3 4\n", 1, "channel",
+	    "expected NAME PREFIX [MAX]", "channel with four words");
+	file_bad("channel room a: 65\n", 1, "channel",
+	    "room: expected 1 to 64, got '65'", "channel with MAX 65");
+	file_bad("channel-max room\n", 1, "channel-max", "expected NAME N",
+	    "channel-max with one word");
+	file_bad("channel room \"a:\n", 1, "channel", "unterminated quote",
+	    "channel with an unterminated quote");
+	file_bad("channel room \"a:\"b 1\n", 1, "channel",
+	    "text after the closing quote", "channel with text after a quote");
+	file_bad("channel last x:\n", 1, "channel", "'last': reserved",
+	    "channel last");
+	file_bad("channel a b c d e f g h i\n", 1, "channel",
+	    "more than 8 words", "nine words");
+	file_bad("broadcast\n", 1, "broadcast", "missing value",
+	    "broadcast without a channel");
+	run_file(&r, "channel room x:\nchannel team x:\n", (char *)NULL);
+	ok(r.rc == CONFIG_ERROR && has(r.err, "--channel: the kinds room and "
+	    "team have the same prefix"), "a file with two kinds of one "
+	    "prefix: refused once read: \"%s\"", r.err);
+	done(&r);
+
+	/* SIGHUP: kinds and broadcasts need a restart, maxima are live */
+	config_init(&run_c);
+	config_init(&next);
+	run_c.options_from = next.options_from = CHANNEL_FROM_FLAGS;
+	options_set(options_find("channel"), &run_c, "room=r:", err,
+	    sizeof(err));
+	options_set(options_find("channel"), &next, "room=r:", err,
+	    sizeof(err));
+	options_set(options_find("channel-max"), &next, "room=5", err,
+	    sizeof(err));
+	options_set(options_find("max-uploads"), &next, "7", err,
+	    sizeof(err));
+	log = capture_stderr(config_reload, &run_c, &next, &rc);
+	is_int(rc, 2, "room's maximum and max-uploads changed: 2 applied");
+	is_int(max_of(&run_c, "room"), 5, "room's maximum applied");
+	is_int(max_of(&run_c, "upload"), 7, "upload's maximum applied");
+	ok(has(log, "'max-uploads' changed\n") && has(log, "'channel-max' "
+	    "changed\n") && !has(log, "restart"), "logged under their own "
+	    "rows, nothing needs a restart");
+	free(log);
+	config_free(&next);
+	config_init(&next);
+	next.options_from = CHANNEL_FROM_FLAGS;
+	options_set(options_find("channel"), &next, "room=other:", err,
+	    sizeof(err));
+	options_set(options_find("channel-max"), &next, "room=9", err,
+	    sizeof(err));
+	options_set(options_find("broadcast"), &next, "all", err, sizeof(err));
+	options_set(options_find("max-uploads"), &next, "7", err,
+	    sizeof(err));
+	log = capture_stderr(config_reload, &run_c, &next, &rc);
+	is_int(rc, 1, "a new prefix, a new maximum and a broadcast: one "
+	    "applied");
+	is_str(prefix_of(&run_c, "room"), "r:", "the prefix stays");
+	is_int(max_of(&run_c, "room"), 9, "the maximum is applied");
+	is_int(run_c.channels.nbroadcasts, 0, "no broadcast added");
+	ok(has(log, "'channel' changed; it takes effect only after a restart")
+	    && has(log, "'broadcast' changed; it takes effect only after a "
+	    "restart"), "the prefix and the broadcast need a restart");
+	free(log);
+	config_free(&next);
+	config_free(&run_c);
+}
+
 int
 main(void)
 {
@@ -939,5 +1345,6 @@ main(void)
 	test_defaults_help();
 	test_bounds();
 	test_reload();
+	test_channels();
 	return done_testing();
 }
