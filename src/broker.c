@@ -104,7 +104,7 @@ struct broker_node {
 	struct broker		*b;
 	int			 id;		/* subs.h's node */
 	struct link_target	 target;
-	char			 host[CLUSTER_HOST_MAX];
+	char			 host[UTIL_HOST_MAX];
 	struct link		*link;		/* NULL between attempts */
 	int			 ready;		/* subscribed as it should be */
 	int			 ever_ready;
@@ -155,10 +155,10 @@ struct broker {
 	/* cluster */
 	struct cluster_map	 map;
 	int			 map_ok;
-	struct cluster_primary	 seeds[BROKER_SEEDS_MAX];
+	struct util_addr	 seeds[BROKER_SEEDS_MAX];
 	size_t			 nseeds;
 	struct link		*control;	/* CLUSTER SLOTS, while asked */
-	char			 control_host[CLUSTER_HOST_MAX];
+	char			 control_host[UTIL_HOST_MAX];
 	size_t			 control_next;	/* candidate to ask next */
 	int			 control_sent;
 	uint64_t		 next_refresh_ms;
@@ -587,7 +587,7 @@ broker_subscribed_patterns(struct broker *b, struct broker_node *n)
 static struct broker_node *
 broker_cluster_node(struct broker *b, int primary)
 {
-	const struct cluster_primary	*p = &b->map.primaries[primary];
+	const struct util_addr	*p = &b->map.primaries[primary];
 	struct broker_node		*n;
 
 	if ((n = broker_node_find(b, p->host, p->port)) == NULL &&
@@ -871,18 +871,12 @@ broker_read_node(struct broker *b, const char *name, size_t len)
 	return n != NULL && n->cmd != NULL ? n : NULL;
 }
 
-/* send channel i of r to its node, or keep it until there is one */
+/* channel i of r waits for a node to read it from (broker_reads_retry) */
 static void
-broker_read_route(struct broker *b, struct durable_read *r, size_t i)
+broker_read_park(struct broker *b, struct durable_read *r, size_t i)
 {
-	struct broker_node	*n;
 	struct broker_read	*br;
 
-	if ((n = broker_read_node(b, r->chans[i].name, r->chans[i].len)) !=
-	    NULL && cmdlink_read(n->cmd, r, i) == 0) {
-		r->chans[i].node = n;
-		return;
-	}
 	if ((br = calloc(1, sizeof(*br))) == NULL) {
 		log_warnx("out of memory: a history read fails");
 		r->chans[i].status = DURABLE_FAILED;
@@ -892,6 +886,20 @@ broker_read_route(struct broker *b, struct durable_read *r, size_t i)
 	br->r = r;
 	br->i = i;
 	TAILQ_INSERT_TAIL(&b->unrouted, br, entry);
+}
+
+/* send channel i of r to its node, or keep it until there is one */
+static void
+broker_read_route(struct broker *b, struct durable_read *r, size_t i)
+{
+	struct broker_node	*n;
+
+	if ((n = broker_read_node(b, r->chans[i].name, r->chans[i].len)) !=
+	    NULL && cmdlink_read(n->cmd, r, i) == 0) {
+		r->chans[i].node = n;
+		return;
+	}
+	broker_read_park(b, r, i);
 }
 
 static void
@@ -912,18 +920,8 @@ broker_read(struct broker *b, struct durable_read *r)
 static void
 broker_read_unroute(void *arg, struct durable_read *r, size_t i)
 {
-	struct broker		*b = arg;
-	struct broker_read	*br;
-
 	r->chans[i].node = NULL;
-	if ((br = calloc(1, sizeof(*br))) == NULL) {
-		r->chans[i].status = DURABLE_FAILED;
-		broker_read_done(b, r, i);
-		return;
-	}
-	br->r = r;
-	br->i = i;
-	TAILQ_INSERT_TAIL(&b->unrouted, br, entry);
+	broker_read_park(arg, r, i);
 }
 
 /* reads that waited for a node (a cluster map, a sentinel's answer) */
@@ -1102,7 +1100,7 @@ broker_control_reply(void *arg, struct link *l, redisReply *r)
 static void
 broker_control_connect(struct broker *b)
 {
-	const struct cluster_primary	*p;
+	const struct util_addr	*p;
 	struct link_target		 t;
 	size_t				 ncand = b->nseeds +
 					    b->map.nprimaries;
@@ -1436,7 +1434,7 @@ broker_start(const struct config *cfg, struct hub *hub, struct mailbox *mb,
 	if (cfg->redis_cluster != NULL) {
 		b->mode = BROKER_CLUSTER;
 		b->sharded = !cfg->cluster_classic;
-		if (cluster_parse_addrs(cfg->redis_cluster, b->seeds,
+		if (util_parse_addrs(cfg->redis_cluster, b->seeds,
 		    BROKER_SEEDS_MAX, &b->nseeds, err, errlen) == -1)
 			goto bad;
 	} else if (cfg->redis_sentinel != NULL) {
@@ -1484,7 +1482,7 @@ bad:
 static int
 broker_probe_cluster(const struct config *cfg, char *err, size_t errlen)
 {
-	struct cluster_primary	 seeds[BROKER_SEEDS_MAX];
+	struct util_addr	 seeds[BROKER_SEEDS_MAX];
 	const struct redis_url	*u = &cfg->redis_url;
 	struct timeval		 tv;
 	redisContext		*c;
@@ -1493,7 +1491,7 @@ broker_probe_cluster(const struct config *cfg, char *err, size_t errlen)
 	int			 good = 0, bad = -1;
 	char			 why[256] = "";
 
-	if (cluster_parse_addrs(cfg->redis_cluster, seeds, BROKER_SEEDS_MAX,
+	if (util_parse_addrs(cfg->redis_cluster, seeds, BROKER_SEEDS_MAX,
 	    &n, err, errlen) == -1)
 		return -1;
 	tv.tv_sec = cfg->redis_timeout_ms / 1000;

@@ -12,32 +12,10 @@
 
 #include "channel.h"
 #include "log.h"
+#include "util.h"
 
 /* a channel name that Redis reads as a glob: prefixes may not have these */
 #define CHANNEL_GLOB	"*?[]\\"
-
-static int
-channel_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static char *
-channel_strdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatal("strdup");
-	return p;
-}
 
 /* 0 a default, 1 a file line, 2 the flags */
 static int
@@ -59,7 +37,7 @@ channel_replaces(unsigned old, unsigned from, const char *what,
 	int	 o = channel_from_rank(old), f = channel_from_rank(from);
 
 	if (o == 1 && f == 1)
-		return channel_err(err, errlen, "the %s of %s is already set "
+		return util_err(err, errlen, "the %s of %s is already set "
 		    "on line %u", what, name, old);
 	return f >= o;
 }
@@ -86,17 +64,17 @@ channel_kind_get(struct channel_table *t, const char *name, char *err,
 	if ((k = channel_kind_find(t, name)) != NULL)
 		return k;
 	if (query_name_check(name, e, sizeof(e)) == -1) {
-		channel_err(err, errlen, "'%s': %s", name, e);
+		util_err(err, errlen, "'%s': %s", name, e);
 		return NULL;
 	}
 	if (t->nkinds == QUERY_KINDS_MAX) {
-		channel_err(err, errlen, "'%s': more than %d kinds of channel",
+		util_err(err, errlen, "'%s': more than %d kinds of channel",
 		    name, QUERY_KINDS_MAX);
 		return NULL;
 	}
 	k = &t->kinds[t->nkinds++];
 	memset(k, 0, sizeof(*k));
-	k->name = channel_strdup(name);
+	k->name = util_strdup(name);
 	atomic_store(&k->max, 1);
 	return k;
 }
@@ -111,7 +89,7 @@ channel_kind_prefix(struct channel_table *t, const char *name,
 	/* a prefix becomes a PSUBSCRIBE pattern: no glob characters */
 	if (strpbrk(prefix, CHANNEL_GLOB) != NULL ||
 	    strlen(prefix) > CHANNEL_PREFIX_MAX)
-		return channel_err(err, errlen, "a prefix is at most %d bytes "
+		return util_err(err, errlen, "a prefix is at most %d bytes "
 		    "and none of * ? [ ] \\, got '%s'", CHANNEL_PREFIX_MAX,
 		    prefix);
 	if ((k = channel_kind_get(t, name, err, errlen)) == NULL)
@@ -120,7 +98,7 @@ channel_kind_prefix(struct channel_table *t, const char *name,
 	    errlen)) <= 0)
 		return r;
 	free(k->prefix);
-	k->prefix = channel_strdup(prefix);
+	k->prefix = util_strdup(prefix);
 	k->prefix_from = from;
 	return 0;
 }
@@ -133,10 +111,10 @@ channel_kind_max(struct channel_table *t, const char *name, unsigned max,
 	int			 r;
 
 	if (strcmp(name, QUERY_USER) == 0 && max != 1)
-		return channel_err(err, errlen, "user: a stream has one user, "
+		return util_err(err, errlen, "user: a stream has one user, "
 		    "got %u", max);
 	if (max < 1 || max > QUERY_CHANNELS_MAX)
-		return channel_err(err, errlen, "%s: expected 1 to %d ids per "
+		return util_err(err, errlen, "%s: expected 1 to %d ids per "
 		    "stream, got %u", name, QUERY_CHANNELS_MAX, max);
 	if ((k = channel_kind_get(t, name, err, errlen)) == NULL)
 		return -1;
@@ -158,7 +136,7 @@ channel_broadcast(struct channel_table *t, const char *name, unsigned from,
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			break;
 	if (len == 0 || len > CHANNEL_LEN_MAX || i < len)
-		return channel_err(err, errlen, "a channel is 1 to %d bytes, "
+		return util_err(err, errlen, "a channel is 1 to %d bytes, "
 		    "no control characters, got '%.*s'", CHANNEL_LEN_MAX,
 		    (int)i, name);
 	/* the flags' list replaces the file's */
@@ -170,12 +148,12 @@ channel_broadcast(struct channel_table *t, const char *name, unsigned from,
 	t->broadcasts_from = from;
 	for (i = 0; i < t->nbroadcasts; i++)
 		if (strcmp(t->broadcasts[i], name) == 0)
-			return channel_err(err, errlen, "'%s' is given twice",
+			return util_err(err, errlen, "'%s' is given twice",
 			    name);
 	if (t->nbroadcasts == QUERY_CHANNELS_MAX)
-		return channel_err(err, errlen, "more than %d broadcast "
+		return util_err(err, errlen, "more than %d broadcast "
 		    "channels", QUERY_CHANNELS_MAX);
-	t->broadcasts[t->nbroadcasts++] = channel_strdup(name);
+	t->broadcasts[t->nbroadcasts++] = util_strdup(name);
 	return 0;
 }
 
@@ -197,7 +175,7 @@ channel_table_check(const struct channel_table *t, char *err, size_t errlen)
 
 	for (i = 0; i < t->nkinds; i++)
 		if (t->kinds[i].prefix == NULL)
-			return channel_err(err, errlen, "--channel-max %s: no "
+			return util_err(err, errlen, "--channel-max %s: no "
 			    "such kind of channel (--channel %s=PREFIX makes "
 			    "one)", t->kinds[i].name, t->kinds[i].name);
 	for (i = 0; i < t->nkinds; i++) {
@@ -210,7 +188,7 @@ channel_table_check(const struct channel_table *t, char *err, size_t errlen)
 			    != 0)
 				continue;
 			if (la == lb)
-				return channel_err(err, errlen, "--channel: the "
+				return util_err(err, errlen, "--channel: the "
 				    "kinds %s and %s have the same prefix '%s'",
 				    a->name, b->name, a->prefix);
 			if (la > lb) {
@@ -218,7 +196,7 @@ channel_table_check(const struct channel_table *t, char *err, size_t errlen)
 
 				a = b, b = x;
 			}
-			return channel_err(err, errlen, "--channel: the prefix "
+			return util_err(err, errlen, "--channel: the prefix "
 			    "of %s ('%s') begins that of %s ('%s'): a channel "
 			    "would be of both kinds", a->name, a->prefix,
 			    b->name, b->prefix);
@@ -229,14 +207,14 @@ channel_table_check(const struct channel_table *t, char *err, size_t errlen)
 			a = &t->kinds[j];
 			if (strncmp(t->broadcasts[i], a->prefix,
 			    strlen(a->prefix)) == 0)
-				return channel_err(err, errlen, "--broadcast "
+				return util_err(err, errlen, "--broadcast "
 				    "%s: a channel of the kind %s (prefix '%s'); "
 				    "a broadcast channel must be outside every "
 				    "kind's prefix", t->broadcasts[i], a->name,
 				    a->prefix);
 		}
 	if ((total = channel_table_total(t)) > QUERY_CHANNELS_MAX)
-		return channel_err(err, errlen, "--channel-max, --broadcast: "
+		return util_err(err, errlen, "--channel-max, --broadcast: "
 		    "a stream could have %zu channels (the kinds' maxima add "
 		    "up to %zu, plus %zu broadcast), more than %d", total,
 		    total - t->nbroadcasts, t->nbroadcasts,

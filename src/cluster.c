@@ -48,7 +48,7 @@ cluster_map_read(struct cluster_map *m, const redisReply *r,
 {
 	struct cluster_map	 next;
 	const redisReply	*e, *node;
-	struct cluster_primary	 p, *grown;
+	struct util_addr	 p, *grown;
 	long long		 start, end, s;
 	size_t			 i;
 	int			 idx;
@@ -76,7 +76,7 @@ cluster_map_read(struct cluster_map *m, const redisReply *r,
 		if (start < 0 || end >= SLOT_COUNT || start > end ||
 		    node->element[0]->type != REDIS_REPLY_STRING ||
 		    node->element[1]->type != REDIS_REPLY_INTEGER ||
-		    node->element[0]->len >= CLUSTER_HOST_MAX)
+		    node->element[0]->len >= UTIL_HOST_MAX)
 			goto bad;
 		if (node->element[0]->len == 1 && node->element[0]->str[0] ==
 		    '?')
@@ -119,48 +119,4 @@ cluster_map_primary(const struct cluster_map *m, const char *name,
 	uint16_t	 i = m->slot[slot_of(name, len)];
 
 	return i == CLUSTER_NONE ? -1 : (int)i;
-}
-
-int
-cluster_parse_addrs(const char *list, struct cluster_primary *a, size_t max,
-    size_t *n, char *err, size_t errlen)
-{
-	char	*dup, *p, *save = NULL, *colon, *end;
-	long	 port;
-
-	if ((dup = strdup(list)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	*n = 0;
-	for (p = strtok_r(dup, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save)) {
-		while (*p == ' ')
-			p++;
-		if ((colon = strrchr(p, ':')) == NULL || colon == p ||
-		    *n == max)
-			goto bad;
-		*colon = '\0';
-		port = strtol(colon + 1, &end, 10);
-		if (*end != '\0' || port < 1 || port > 65535)
-			goto bad;
-		if (*p == '[' && colon[-1] == ']') {
-			colon[-1] = '\0';
-			p++;
-		}
-		if (strlen(p) >= CLUSTER_HOST_MAX)
-			goto bad;
-		snprintf(a[*n].host, sizeof(a[*n].host), "%s", p);
-		a[(*n)++].port = (int)port;
-	}
-	free(dup);
-	if (*n == 0)
-		goto bad0;
-	return 0;
-bad:
-	free(dup);
-bad0:
-	snprintf(err, errlen, "expected HOST:PORT[,HOST:PORT...] (at most "
-	    "%zu), got '%s'", max, list);
-	return -1;
 }

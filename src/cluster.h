@@ -17,20 +17,15 @@
 #include <stdint.h>
 
 #include "slot.h"
+#include "util.h"
 
 struct redisReply;
 
-#define CLUSTER_HOST_MAX	256
 #define CLUSTER_NONE		0xffff	/* a slot no primary serves */
-
-struct cluster_primary {
-	char		 host[CLUSTER_HOST_MAX];
-	int		 port;
-};
 
 struct cluster_map {
 	uint16_t		 slot[SLOT_COUNT];	/* index, or CLUSTER_NONE */
-	struct cluster_primary	*primaries;
+	struct util_addr	*primaries;
 	size_t			 nprimaries;
 	size_t			 covered;		/* slots served */
 };
@@ -50,8 +45,5 @@ int	cluster_map_primary(const struct cluster_map *, const char *, size_t);
 int	cluster_map_find(const struct cluster_map *, const char *host,
 	    int port);
 
-/* "HOST:PORT[,HOST:PORT...]" into at most max addresses; -1 with err */
-int	cluster_parse_addrs(const char *, struct cluster_primary *,
-	    size_t max, size_t *n, char *err, size_t errlen);
 
 #endif

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "options.h"
 #include "secret.h"
+#include "util.h"
 
 /* a password file: its first line is the password */
 #define CONFIG_PASSWORD_FILE_MAX	(64 * 1024)
@@ -115,7 +116,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 
 	memset(u, 0, sizeof(*u));
 	if (url == NULL || *url == '\0')
-		return options_err(err, errlen, "empty Redis URL");
+		return util_err(err, errlen, "empty Redis URL");
 	if (strncmp(url, "unix://", 7) == 0) {
 		u->is_unix = 1;
 		s = config_strdup(url + 7);
@@ -123,14 +124,14 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 			*q++ = '\0';
 			if (strncmp(q, "db=", 3) != 0 ||
 			    options_number(q + 3, 0, INT_MAX, &n) == -1) {
-				options_err(err, errlen, "bad query in Redis URL "
+				util_err(err, errlen, "bad query in Redis URL "
 				    "(only ?db=N is understood): %s", url);
 				goto bad;
 			}
 			u->db = (int)n;
 		}
 		if (s[0] != '/') {
-			options_err(err, errlen, "Redis unix URL needs an "
+			util_err(err, errlen, "Redis unix URL needs an "
 			    "absolute path (unix:///path): %s", url);
 			goto bad;
 		}
@@ -139,7 +140,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 		return 0;
 	}
 	if (strncmp(url, "redis://", 8) != 0) {
-		options_err(err, errlen, "Redis URL must start with redis:// or "
+		util_err(err, errlen, "Redis URL must start with redis:// or "
 		    "unix://: %s", url);
 		goto bad;
 	}
@@ -156,7 +157,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 			u->password = config_strdup(p);
 		if ((u->user && config_pct_decode(u->user) == -1) ||
 		    config_pct_decode(u->password) == -1) {
-			options_err(err, errlen, "bad %%-escape in Redis URL "
+			util_err(err, errlen, "bad %%-escape in Redis URL "
 			    "credentials");
 			goto bad;
 		}
@@ -170,7 +171,7 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 		*slash = '\0';
 		if (slash[1] != '\0' &&
 		    options_number(slash + 1, 0, INT_MAX, &n) == -1) {
-			options_err(err, errlen, "bad database number in Redis "
+			util_err(err, errlen, "bad database number in Redis "
 			    "URL: %s", slash + 1);
 			goto bad;
 		}
@@ -179,14 +180,14 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 	u->port = 6379;
 	if (*p == '[') {
 		if ((q = strchr(p, ']')) == NULL) {
-			options_err(err, errlen, "bad IPv6 host in Redis URL");
+			util_err(err, errlen, "bad IPv6 host in Redis URL");
 			goto bad;
 		}
 		*q = '\0';
 		u->host = config_strdup(p + 1);
 		colon = q[1] == ':' ? q + 1 : NULL;
 		if (q[1] != '\0' && colon == NULL) {
-			options_err(err, errlen, "bad host in Redis URL");
+			util_err(err, errlen, "bad host in Redis URL");
 			goto bad;
 		}
 	} else {
@@ -195,14 +196,14 @@ config_redis_url_parse(const char *url, struct redis_url *u, char *err,
 		u->host = config_strdup(p);
 	}
 	if (colon != NULL && options_number(colon + 1, 1, 65535, &n) == -1) {
-		options_err(err, errlen, "bad port in Redis URL: %s",
+		util_err(err, errlen, "bad port in Redis URL: %s",
 		    colon + 1);
 		goto bad;
 	}
 	if (colon != NULL)
 		u->port = (int)n;
 	if (*u->host == '\0') {
-		options_err(err, errlen, "missing host in Redis URL");
+		util_err(err, errlen, "missing host in Redis URL");
 		goto bad;
 	}
 	free(s);
@@ -226,10 +227,10 @@ config_read_password_file(const char *opt, const char *path, char **dst,
 
 	if ((buf = secret_read_file(path, CONFIG_PASSWORD_FILE_MAX, &len, emsg,
 	    sizeof(emsg))) == NULL)
-		return options_err(err, errlen, "--%s: %s", opt, emsg);
+		return util_err(err, errlen, "--%s: %s", opt, emsg);
 	if ((n = strcspn(buf, "\r\n")) == 0) {
 		secret_free(buf, len);
-		return options_err(err, errlen, "--%s: %s: empty password",
+		return util_err(err, errlen, "--%s: %s: empty password",
 		    opt, path);
 	}
 	buf[n] = '\0';
@@ -337,15 +338,15 @@ config_line_set(struct config *c, const struct options_entry *o, char *v,
 
 	if (!options_takes_words(o)) {
 		if (*v == '"' && config_unquote(v) == -1)
-			return options_err(emsg, emsglen, "unterminated quote "
+			return util_err(emsg, emsglen, "unterminated quote "
 			    "or text after the closing quote");
 		return options_set(o, c, v, emsg, emsglen);
 	}
 	if ((n = config_words(v, argv, CONFIG_WORDS_MAX)) == -1)
-		return options_err(emsg, emsglen, "unterminated quote or "
+		return util_err(emsg, emsglen, "unterminated quote or "
 		    "text after the closing quote");
 	if (n == -2)
-		return options_err(emsg, emsglen, "more than %d words",
+		return util_err(emsg, emsglen, "more than %d words",
 		    CONFIG_WORDS_MAX);
 	return options_set_words(o, c, (size_t)n, argv, emsg, emsglen);
 }
@@ -374,7 +375,7 @@ config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			options_err(err, errlen, "%s:%u: line longer than %zu "
+			util_err(err, errlen, "%s:%u: line longer than %zu "
 			    "bytes", path, lineno, sizeof(line) - 2);
 			goto done;
 		}
@@ -396,12 +397,12 @@ config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
 		/* -c, -t, -V and -h are no keys */
 		if ((o = options_find(key)) == NULL ||
 		    o->type == OPTIONS_COMMAND) {
-			options_err(err, errlen, "%s:%u: unknown key '%s'", path,
+			util_err(err, errlen, "%s:%u: unknown key '%s'", path,
 			    lineno, key);
 			goto done;
 		}
 		if (seen[o - table] && !(o->flags & OPTIONS_REPEAT)) {
-			options_err(err, errlen, "%s:%u: duplicate key '%s' "
+			util_err(err, errlen, "%s:%u: duplicate key '%s' "
 			    "(first set on line %u)", path, lineno, key,
 			    seen[o - table]);
 			goto done;
@@ -409,19 +410,19 @@ config_load_stream(struct config *c, FILE *fp, const char *path, char *err,
 		if (!seen[o - table])
 			seen[o - table] = lineno;
 		if (*v == '\0') {
-			options_err(err, errlen, "%s:%u: %s: missing value",
+			util_err(err, errlen, "%s:%u: %s: missing value",
 			    path, lineno, key);
 			goto done;
 		}
 		c->options_from = lineno;
 		if (config_line_set(c, o, v, emsg, sizeof(emsg)) == -1) {
-			options_err(err, errlen, "%s:%u: %s: %s", path, lineno,
+			util_err(err, errlen, "%s:%u: %s: %s", path, lineno,
 			    key, emsg);
 			goto done;
 		}
 	}
 	if (ferror(fp)) {
-		options_err(err, errlen, "%s: %s", path, strerror(errno));
+		util_err(err, errlen, "%s: %s", path, strerror(errno));
 		goto done;
 	}
 	r = 0;
@@ -439,7 +440,7 @@ config_file_load(struct config *c, const char *path, char *err,
 	int	 r;
 
 	if ((fp = fopen(path, "r")) == NULL)
-		return options_err(err, errlen, "%s: %s", path,
+		return util_err(err, errlen, "%s: %s", path,
 		    strerror(errno));
 	r = config_load_stream(c, fp, path, err, errlen);
 	fclose(fp);
@@ -517,7 +518,7 @@ config_getopt_entry(int ch)
 }
 
 #define BAD(...)	do {						\
-	options_err(err, errlen, __VA_ARGS__);				\
+	util_err(err, errlen, __VA_ARGS__);				\
 	return CONFIG_ERROR;						\
 } while (0)
 

@@ -77,6 +77,17 @@ mailbox_signal(struct mailbox *mb)
 	mb->signalled = 1;
 }
 
+/* queue it and wake the reader */
+static void
+mailbox_push(struct mailbox *mb, struct mailbox_item *it)
+{
+	pthread_mutex_lock(&mb->lock);
+	STAILQ_INSERT_TAIL(&mb->items, it, entry);
+	mb->count++;
+	mailbox_signal(mb);
+	pthread_mutex_unlock(&mb->lock);
+}
+
 int
 mailbox_post(struct mailbox *mb, enum mailbox_op op, const char *channel,
     size_t len)
@@ -92,11 +103,7 @@ mailbox_post(struct mailbox *mb, enum mailbox_op op, const char *channel,
 	if (len > 0)
 		memcpy(it->channel, channel, len);
 	it->channel[len] = '\0';
-	pthread_mutex_lock(&mb->lock);
-	STAILQ_INSERT_TAIL(&mb->items, it, entry);
-	mb->count++;
-	mailbox_signal(mb);
-	pthread_mutex_unlock(&mb->lock);
+	mailbox_push(mb, it);
 	return 0;
 }
 
@@ -111,11 +118,7 @@ mailbox_post_ptr(struct mailbox *mb, enum mailbox_op op, void *ptr,
 	it->op = op;
 	it->ptr = ptr;
 	it->ptr_free = ptr_free;
-	pthread_mutex_lock(&mb->lock);
-	STAILQ_INSERT_TAIL(&mb->items, it, entry);
-	mb->count++;
-	mailbox_signal(mb);
-	pthread_mutex_unlock(&mb->lock);
+	mailbox_push(mb, it);
 	return 0;
 }
 

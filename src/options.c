@@ -27,6 +27,7 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "util.h"
 #include "options.h"
 
 /* --help: options in the first 31 columns, text up to column 79 */
@@ -326,29 +327,6 @@ options_find(const char *name)
 }
 
 int
-options_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static char *
-options_strdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatal("strdup");
-	return p;
-}
-
-int
 options_is_number(const struct options_entry *o)
 {
 	switch (o->type) {
@@ -417,7 +395,7 @@ static void
 options_setstr(char **field, const char *v)
 {
 	free(*field);
-	*field = v != NULL ? options_strdup(v) : NULL;
+	*field = v != NULL ? util_strdup(v) : NULL;
 }
 
 long long
@@ -549,7 +527,7 @@ options_hostport(const char *s, char **hostp, int *portp)
 	char	*host, *port, *dup;
 	long	 n;
 
-	dup = options_strdup(s);
+	dup = util_strdup(s);
 	if (dup[0] == '[') {
 		if ((port = strstr(dup, "]:")) == NULL)
 			goto bad;
@@ -566,7 +544,7 @@ options_hostport(const char *s, char **hostp, int *portp)
 	if (*host == '\0' || options_number(port, 1, 65535, &n) == -1)
 		goto bad;
 	free(*hostp);
-	*hostp = options_strdup(host);
+	*hostp = util_strdup(host);
 	*portp = (int)n;
 	free(dup);
 	return 0;
@@ -588,7 +566,7 @@ options_choice_err(const struct options_entry *o, const char *v, char *err,
 		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
 		    i == 0 ? "" : o->choices[i + 1] == NULL ? " or " : ", ",
 		    o->choices[i]);
-	return options_err(err, errlen, "expected %s, got '%s'", list, v);
+	return util_err(err, errlen, "expected %s, got '%s'", list, v);
 }
 
 /* the index of v in o->choices, or -1 */
@@ -651,7 +629,7 @@ options_set_number(const struct options_entry *o, struct config *c,
 		return 0;
 	options_number_text(o, o->min, lo, sizeof(lo));
 	options_number_text(o, o->max, hi, sizeof(hi));
-	return options_err(err, errlen, "expected %s%s to %s%s, got '%s'",
+	return util_err(err, errlen, "expected %s%s to %s%s, got '%s'",
 	    options_unit(o->type), lo, hi, o->type == OPTIONS_SIZE ?
 	    " (suffix k, M or G allowed)" : "", v);
 }
@@ -677,7 +655,7 @@ options_channel_max(const struct options_entry *o, struct config *c,
 	long	 n;
 
 	if (options_number(v, (long)o->min, (long)o->max, &n) == -1)
-		return options_err(err, errlen, "%s%sexpected %lld to %lld, "
+		return util_err(err, errlen, "%s%sexpected %lld to %lld, "
 		    "got '%s'", o->kind == NULL ? name : "",
 		    o->kind == NULL ? ": " : "", o->min, o->max, v);
 	return channel_kind_max(options_channels(o, c), name, (unsigned)n,
@@ -697,14 +675,14 @@ options_set_words(const struct options_entry *o, struct config *c,
 
 	if (!options_takes_words(o) && o->kind == NULL) {
 		if (argc != 1)
-			return options_err(err, errlen, "expected one value");
+			return util_err(err, errlen, "expected one value");
 		return options_set(o, c, argv[0], err, errlen);
 	}
 	t = options_channels(o, c);
 	switch (o->type) {
 	case OPTIONS_CHANNEL:
 		if (argc < 2 || argc > 3)
-			return options_err(err, errlen, "expected NAME PREFIX "
+			return util_err(err, errlen, "expected NAME PREFIX "
 			    "[MAX]");
 		if (channel_kind_prefix(t, argv[0], argv[1], c->options_from,
 		    err, errlen) == -1)
@@ -714,11 +692,11 @@ options_set_words(const struct options_entry *o, struct config *c,
 		    "channel-max"), c, argv[0], argv[2], err, errlen) : 0;
 	case OPTIONS_CHANNEL_MAX:
 		if (argc != 2)
-			return options_err(err, errlen, "expected NAME N");
+			return util_err(err, errlen, "expected NAME N");
 		return options_channel_max(o, c, argv[0], argv[1], err,
 		    errlen);
 	default:
-		return options_err(err, errlen, "no such setting");
+		return util_err(err, errlen, "no such setting");
 	}
 }
 
@@ -740,9 +718,9 @@ options_set_channel(const struct options_entry *o, struct config *c,
 	}
 	/* NAME=VALUE: a NAME has no '=', a prefix may */
 	if (strchr(v, '=') == NULL)
-		return options_err(err, errlen, "expected %s, got '%s'",
+		return util_err(err, errlen, "expected %s, got '%s'",
 		    o->arg, v);
-	dup = options_strdup(v);
+	dup = util_strdup(v);
 	argv[0] = dup;
 	argv[1] = strchr(dup, '=');
 	*argv[1]++ = '\0';
@@ -773,7 +751,7 @@ options_set(const struct options_entry *o, struct config *c,
 		return options_set_number(o, c, v, err, errlen);
 	case OPTIONS_FLAG:
 		if (options_yesno(v, &i) == -1)
-			return options_err(err, errlen, "expected yes or no, "
+			return util_err(err, errlen, "expected yes or no, "
 			    "got '%s'", v);
 		*options_int(o, c) = i;
 		return 0;
@@ -797,12 +775,12 @@ options_set(const struct options_entry *o, struct config *c,
 	case OPTIONS_HOSTPORT:
 		if (options_hostport(v, options_str(o, c),
 		    (int *)((char *)c + o->offset2)) == -1)
-			return options_err(err, errlen, "expected HOST:PORT, "
+			return util_err(err, errlen, "expected HOST:PORT, "
 			    "[IPV6]:PORT or *:PORT, got '%s'", v);
 		return 0;
 	case OPTIONS_REDIS_URL:
 		if (config_redis_url_parse(v, &u, emsg, sizeof(emsg)) == -1)
-			return options_err(err, errlen, "%s", emsg);
+			return util_err(err, errlen, "%s", emsg);
 		config_redis_url_free(options_field(o, c, sizeof(u)));
 		*(struct redis_url *)options_field(o, c, sizeof(u)) = u;
 		return 0;
@@ -811,14 +789,14 @@ options_set(const struct options_entry *o, struct config *c,
 	case OPTIONS_BROADCAST:
 		return options_set_channel(o, c, v, err, errlen);
 	}
-	return options_err(err, errlen, "no such setting");
+	return util_err(err, errlen, "no such setting");
 }
 
 static int
 options_check_cookie(const char *v, char *err, size_t errlen)
 {
 	if (strpbrk(v, " ;=,\"") != NULL)
-		return options_err(err, errlen, "not a cookie name: '%s'", v);
+		return util_err(err, errlen, "not a cookie name: '%s'", v);
 	return 0;
 }
 
@@ -827,7 +805,7 @@ options_parse_metrics_listen(const struct options_entry *o, struct config *c,
     const char *v, char *err, size_t errlen)
 {
 	if (options_hostport(v, &c->metrics_host, &c->metrics_port) == -1)
-		return options_err(err, errlen, "expected HOST:PORT, "
+		return util_err(err, errlen, "expected HOST:PORT, "
 		    "[IPV6]:PORT or *:PORT, got '%s'", v);
 	options_setstr(&c->metrics_listen, v);
 	return 0;

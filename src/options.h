@@ -131,8 +131,4 @@ int	options_is_number(const struct options_entry *o);
    0, or -1. */
 int	options_number(const char *s, long min, long max, long *out);
 
-/* err gets the message (when err is not NULL); returns -1 */
-int	options_err(char *err, size_t errlen, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
-
 #endif

@@ -26,13 +26,8 @@
 #define SENTINEL_ROUND_PAUSE_MS	500
 #define SENTINEL_WATCH_PAUSE_MS	1000
 
-struct sentinel_addr {
-	char		*host;
-	int		 port;
-};
-
 struct sentinel {
-	struct sentinel_addr	 addrs[SENTINEL_MAX];
+	struct util_addr	 addrs[SENTINEL_MAX];
 	size_t			 naddrs;
 	char			*name;
 	char			*password;
@@ -57,52 +52,6 @@ struct sentinel {
 	uint64_t		 next_watch_ms;
 };
 
-static int
-sentinel_parse(struct sentinel_addr *a, size_t *n, const char *list,
-    char *err, size_t errlen)
-{
-	char	*dup, *p, *save = NULL, *colon, *end;
-	long	 port;
-
-	if ((dup = strdup(list)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	*n = 0;
-	for (p = strtok_r(dup, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save)) {
-		while (*p == ' ')
-			p++;
-		if ((colon = strrchr(p, ':')) == NULL || colon == p ||
-		    *n == SENTINEL_MAX)
-			goto bad;
-		*colon = '\0';
-		port = strtol(colon + 1, &end, 10);
-		if (*end != '\0' || port < 1 || port > 65535)
-			goto bad;
-		if (*p == '[' && colon[-1] == ']') {
-			colon[-1] = '\0';
-			p++;
-		}
-		if ((a[*n].host = strdup(p)) == NULL)
-			goto bad;
-		a[(*n)++].port = (int)port;
-	}
-	free(dup);
-	if (*n == 0) {
-		snprintf(err, errlen, "expected HOST:PORT[,HOST:PORT...], got "
-		    "'%s'", list);
-		return -1;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "expected HOST:PORT[,HOST:PORT...] (at most "
-	    "%d), got '%s'", SENTINEL_MAX, list);
-	free(dup);
-	while (*n > 0)
-		free(a[--(*n)].host);
-	return -1;
-}
 
 static void sentinel_reply(void *, struct link *, redisReply *);
 
@@ -118,7 +67,8 @@ sentinel_new(const char *addrs, const char *name, const char *password,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (sentinel_parse(s->addrs, &s->naddrs, addrs, err, errlen) == -1) {
+	if (util_parse_addrs(addrs, s->addrs, SENTINEL_MAX, &s->naddrs, err,
+	    errlen) == -1) {
 		free(s);
 		return NULL;
 	}
@@ -143,14 +93,10 @@ sentinel_new(const char *addrs, const char *name, const char *password,
 void
 sentinel_free(struct sentinel *s)
 {
-	size_t	 i;
-
 	if (s == NULL)
 		return;
 	link_free(s->query);
 	link_free(s->watch);
-	for (i = 0; i < s->naddrs; i++)
-		free(s->addrs[i].host);
 	free(s->name);
 	if (s->password != NULL) {
 		explicit_bzero(s->password, strlen(s->password));
@@ -411,14 +357,14 @@ int
 sentinel_probe(const char *addrs, const char *name, const char *password,
     unsigned timeout_ms, char *err, size_t errlen)
 {
-	struct sentinel_addr	 a[SENTINEL_MAX];
+	struct util_addr	 a[SENTINEL_MAX];
 	struct timeval		 tv;
 	redisContext		*c;
 	redisReply		*r;
 	size_t			 n, i;
 	int			 known = 0, unknown = 0;
 
-	if (sentinel_parse(a, &n, addrs, err, errlen) == -1)
+	if (util_parse_addrs(addrs, a, SENTINEL_MAX, &n, err, errlen) == -1)
 		return -1;
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
@@ -446,8 +392,6 @@ sentinel_probe(const char *addrs, const char *name, const char *password,
 		freeReplyObject(r);
 		redisFree(c);
 	}
-	for (i = 0; i < n; i++)
-		free(a[i].host);
 	if (!known && unknown) {
 		snprintf(err, errlen, "--redis-sentinel-master: the sentinels "
 		    "at %s know no master named '%s'", addrs, name);

@@ -1,10 +1,19 @@
 /*
- * util.h - the clock and the randomness several modules need.
+ * util.h - what several modules need: the clock, randomness, an error line
+ * into a caller's buffer, and lists of HOST:PORT.
  */
 #ifndef SSERELAY_UTIL_H
 #define SSERELAY_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#define UTIL_HOST_MAX	256	/* bytes of a host name, its NUL included */
+
+struct util_addr {
+	char		 host[UTIL_HOST_MAX];
+	int		 port;
+};
 
 /* milliseconds of CLOCK_MONOTONIC: for intervals, never for dates */
 uint64_t	util_now_ms(void);
@@ -12,5 +21,16 @@ uint64_t	util_now_ms(void);
 uint64_t	util_now_us(void);
 /* 32 random bits for jitter (getrandom, or random() if that fails) */
 uint32_t	util_random(void);
+/* printf into err (when err is not NULL); -1, to return at once */
+int		util_err(char *err, size_t errlen, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+/* strdup, or the end of the process (for the configuration only) */
+char		*util_strdup(const char *);
+/*
+ * "HOST:PORT[,HOST:PORT...]" (an IPv6 host in brackets) into a[0..*n),
+ * at most max of them.  0, or -1 with the reason in err.
+ */
+int		util_parse_addrs(const char *list, struct util_addr *a,
+		    size_t max, size_t *n, char *err, size_t errlen);
 
 #endif
