@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # --heartbeat 0.3: an idle stream receives ": ping" comments about every
-# 0.3 s; 50 idle streams all get theirs (spread is reported, not asserted).
+# 0.3 s (never more often; the median gap near it); 50 idle streams all get
+# theirs (spread is reported, not asserted).
 import time
 
 import harness
@@ -13,19 +14,27 @@ def main():
     d = t.daemon(r, extra=["--heartbeat", "0.3"])
     s = d.stream("/events?user=idle")
     t.ok(s.wait_opened(), "stream opened")
+    # Six pings, however long a loaded box takes to bring them; then what
+    # load cannot cause: no more pings than the interval allows, and a
+    # typical gap near it (the median: one stall of the box shows only in
+    # the largest gap, which is reported).
     t0 = time.monotonic()
-    s.read_for(2.0)
+    s.wait(lambda: len([c for c in s.sse.pings() if c[0] >= t0]) >= 6, 30)
+    elapsed = time.monotonic() - t0
     pings = [c for c in s.sse.pings() if c[0] >= t0]
     n = len(pings)
-    t.ok(3 <= n <= 10, "%d ': ping' comments in 2 s (expected 3..10)" % n)
+    t.ok(n >= 6, "%d ': ping' comments arrive (in %.1f s)" % (n, elapsed))
+    t.ok(n <= elapsed / 0.3 + 2, "no more than one per 0.3 s (%d in %.1f s)"
+         % (n, elapsed))
     others = [c[1] for c in s.sse.comments if c[1] not in ("ping", "sserelay")]
     t.eq(others, [], "no other comments")
     t.eq(s.events, [], "heartbeats are not events")
     t.ok(not s.eof, "stream still open")
     if n >= 2:
-        gaps = [b[0] - a[0] for a, b in zip(pings, pings[1:])]
+        gaps = sorted(b[0] - a[0] for a, b in zip(pings, pings[1:]))
         t.diag("ping gaps: %s" % " ".join("%.2f" % g for g in gaps))
-        t.ok(max(gaps) < 1.5, "no gap between pings over 1.5 s")
+        t.ok(gaps[len(gaps) // 2] < 1.0, "the median gap between pings is "
+             "near 0.3 s (%.2f s)" % gaps[len(gaps) // 2])
     # A message between pings does not break anything.
     t.eq(r.client().publish("user:idle", "x"), 1, "PUBLISH")
     t.ok(s.wait_events(1, 5), "event arrives between heartbeats")
