@@ -232,9 +232,16 @@ stream_recovered(struct stream *s, const struct position *start,
 			s->pos[c].offset = f->offset > 0 ? f->offset - 1 : 0;
 		}
 	}
-	need = ring_count(&s->ring) + nreplay + ring_count(&s->holdq) + 2;
-	if (s->ring.cap < need)
-		s->ring.cap = need;	/* all of it, whatever the ring size */
+	/*
+	 * All of it, whatever the ring size, and the ring size again after
+	 * it: the client has not read any of it yet, and what comes live
+	 * meanwhile must find the room any stream has.  (With only what was
+	 * left, a client reading at full speed was closed as too slow by
+	 * the few messages that came before its worker got to a long
+	 * replay.)
+	 */
+	need = ring_count(&s->ring) + nreplay + ring_count(&s->holdq) + 1;
+	s->ring.cap += need;
 	if (reset != NULL && ring_push(&s->ring, reset) == -1)
 		goto nomem;
 	for (i = 0; i < nreplay; i++)

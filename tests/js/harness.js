@@ -1,9 +1,10 @@
 'use strict';
 // Shared harness for the real-client tests (tests/eventsource.t,
-// chromium.t, demo.t, publishers.t, cors.t, tls.t, resume-clients.t): TAP
-// output, a global timeout, a private redis-server and
-// sserelay on free loopback ports in a temporary directory, a tiny RESP
-// client for PUBLISH, and loading npm modules from $SSERELAY_JS_MODULES
+// chromium.t, demo.t, publishers.t, cors.t, tls.t, resume-clients.t,
+// firefox.t, durable-clients.t): TAP output, a global timeout, a private
+// redis-server and sserelay on free loopback ports in a temporary
+// directory, a tiny RESP client for PUBLISH, HAProxy in front of several
+// daemons, and loading npm modules from $SSERELAY_JS_MODULES
 // (a directory holding node_modules, filled by tests/js/install.sh; never
 // the source tree).
 //
@@ -14,6 +15,7 @@
 //   SSERELAY_REQUIRE_ALL  =1: a missing prerequisite fails instead of skipping
 //   SSERELAY_KEEP_TMP     =1: keep the temporary directory even on success
 //   SSERELAY_JS_TIMEOUT_S global timeout in seconds (default 60)
+//   HAPROXY               haproxy to use (default: haproxy in PATH or /usr/sbin)
 
 const fs = require('fs');
 const os = require('os');
@@ -77,6 +79,16 @@ function loadModule(name) {
   } catch (e) {
     skipAll(`npm module ${name} not found under ${dir}/node_modules (run tests/js/install.sh ${dir}): ${e.code || e.message}`);
   }
+}
+
+// The module, or null when it is not there (for a test that can run part
+// of itself without it); loadModule() skips the whole test instead.
+function tryModule(name) {
+  const dir = process.env.SSERELAY_JS_MODULES;
+  if (!dir) return null;
+  try {
+    return Module.createRequire(path.join(path.resolve(dir), 'node_modules', '.sserelay-anchor.js'))(name);
+  } catch (_) { return null; }
 }
 
 // ---- processes and cleanup -----------------------------------------------
@@ -710,6 +722,125 @@ function examplePublishers(files) {
   };
 }
 
+// ---- HAProxy in front of several daemons -----------------------------------
+
+// Debian's haproxy (HAPROXY overrides: a path, or a name looked up in
+// PATH), as tests/lib/topology.py's find_haproxy finds it.
+function haproxyPath() {
+  const env = process.env.HAPROXY;
+  if (env) {
+    if (path.isAbsolute(env)) {
+      try { fs.accessSync(env, fs.constants.X_OK); return env; } catch (_) { return null; }
+    }
+    return inPath(env);
+  }
+  return inPath('haproxy', ['/usr/sbin', '/usr/local/sbin']);
+}
+
+// An haproxy.cfg (e.g. examples/haproxy.cfg) with its first `bind` on
+// 127.0.0.1:port and its `server` lines replaced by one per backend port
+// (named sserelay1..N, with the first server line's options), and an admin
+// `stats socket` added to the global section: tests/lib/topology.py's
+// render_haproxy, line for line.
+function renderHAProxy(text, port, backends, statsSocket) {
+  const out = [];
+  let serversDone = false, bindDone = false;
+  for (const line of text.split('\n')) {
+    let m = /^(\s*)bind\s+\S+(.*)$/.exec(line);
+    if (m && !bindDone) {
+      out.push(`${m[1]}bind 127.0.0.1:${port}${m[2]}`);
+      bindDone = true;
+      continue;
+    }
+    m = /^(\s*)server\s+\S+\s+\S+(.*)$/.exec(line);
+    if (m) {
+      if (!serversDone) {
+        backends.forEach((b, i) => out.push(`${m[1]}server sserelay${i + 1} 127.0.0.1:${b}${m[2]}`));
+        serversDone = true;
+      }
+      continue;
+    }
+    out.push(line);
+    if (statsSocket && /^global\s*$/.test(line)) out.push(`\tstats socket ${statsSocket} mode 600 level admin`);
+  }
+  if (!bindDone || !serversDone) throw new Error('haproxy config without a bind or server line');
+  return `${out.join('\n').replace(/\n+$/, '')}\n`;
+}
+
+// One command on an HAProxy admin socket (e.g. "show stat"); resolves
+// with HAProxy's whole answer.
+function haproxyAdmin(socketPath, command, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    const s = net.createConnection(socketPath);
+    s.setTimeout(timeoutMs, () => s.destroy(new Error(`haproxy admin "${command}" timed out`)));
+    s.on('connect', () => s.write(`${command}\n`));
+    s.on('data', (d) => { data += d.toString('utf8'); });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+}
+
+let haproxyRuns = 0;
+
+// Starts haproxy -db with renderHAProxy(configText) in front of the
+// backend ports, on a free port (another one if that was taken in the
+// meantime), after `haproxy -c` accepts the file, and waits until it
+// listens and its admin socket is there.  Returns { port, cfg, child,
+// admin(cmd), serverStats(), stop() }; serverStats() is "show stat" as
+// { sserelay1: { status, scur, ... }, ... }.  Stopped at cleanup.
+async function startHAProxy(configText, backends) {
+  const exe = haproxyPath();
+  if (!exe) throw new Error('haproxy not found (apt-get install haproxy)');
+  const { spawnSync } = require('child_process');
+  const dir = path.join(tmpDir, `haproxy-${++haproxyRuns}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const cfg = path.join(dir, 'haproxy.cfg');
+  const sock = path.join(dir, 'admin.sock');
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    fs.writeFileSync(cfg, renderHAProxy(configText, port, backends, sock));
+    const c = spawnSync(exe, ['-c', '-f', cfg], { cwd: dir, encoding: 'utf8', timeout: 30000 });
+    if (c.status !== 0) throw new Error(`haproxy -c rejects ${cfg}:\n${c.stdout}${c.stderr}`);
+    const child = spawnLogged(exe, ['-db', '-f', cfg], `haproxy-${haproxyRuns}.log`, { cwd: dir });
+    const stop = () => stopChild(child, { ms: 3000 });
+    onCleanup(stop);
+    try {
+      await waitFor(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`haproxy exited (code ${child.exitCode}):\n${tail(child.output, 20)}`);
+        }
+        await new Promise((resolve, reject) => {
+          const s = net.createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(); });
+          s.on('error', reject);
+        });
+        return fs.existsSync(sock);
+      }, `haproxy listening on port ${port}`, 15000, 50);
+    } catch (e) {
+      await stop();
+      // the free port was taken again in the meantime: another one
+      if (attempt < 4 && /cannot bind|Address already in use/i.test(child.output)) continue;
+      throw e;
+    }
+    return {
+      port, cfg, child, stop,
+      admin: (cmd) => haproxyAdmin(sock, cmd),
+      async serverStats() {
+        const lines = (await haproxyAdmin(sock, 'show stat')).split('\n').filter((l) => l.trim());
+        if (!lines.length || !lines[0].startsWith('# ')) return {};
+        const head = lines[0].slice(2).split(',');
+        const out = {};
+        for (const l of lines.slice(1)) {
+          const v = l.split(',');
+          const row = Object.fromEntries(head.map((k, i) => [k, v[i]]));
+          if (row.svname !== 'FRONTEND' && row.svname !== 'BACKEND') out[row.svname] = row;
+        }
+        return out;
+      },
+    };
+  }
+}
+
 // "id: <8 hex epoch>-<decimal seq>"
 function parseId(id) {
   const m = /^([0-9a-f]{8})-([0-9]+)$/.exec(String(id));
@@ -717,13 +848,14 @@ function parseId(id) {
 }
 
 module.exports = {
-  ok, is, diag, run, finish, skipAll, requireAll, loadModule, makeTmpDir,
+  ok, is, diag, run, finish, skipAll, requireAll, loadModule, tryModule, makeTmpDir,
   onCleanup, onTimeout, sleep, waitFor, freePort, spawnLogged, stopChild, tail,
   Resp, startRedis, startDaemon, stopDaemonChecked, waitStreams, healthz, httpGet,
   checkPrerequisites, sanitizerReports, parseId,
   chromiumPath, requireChromium, launchChromium, openPage, fetchSpy,
   firefoxPath, requireFirefox, launchFirefox, openFirefoxPage,
   makeTestPki,
+  haproxyPath, renderHAProxy, haproxyAdmin, startHAProxy,
   EXAMPLES, PYTHON, inPath, examplePublishers,
   get tmpDir() { return tmpDir; },
 };

@@ -368,6 +368,48 @@ test_stream(void)
 }
 
 
+/*
+ * --history redis: a replay longer than the ring is queued whole, and
+ * the stream still has its ring's room for what comes live while its
+ * client reads the replay (before, 3 live messages closed it as slow).
+ */
+static void
+test_recovered(void)
+{
+	struct stream *s;
+	struct frame *replay[10], *f;
+	struct position start[1];
+	size_t i;
+	int r, queued;
+
+	memset(start, 0, sizeof(start));
+	f = mkframe("data: x\n\n");
+	for (i = 0; i < 10; i++)
+		replay[i] = f;
+	if ((s = stream_new(4, 1, 1)) == NULL) {
+		printf("Bail out! stream_new failed\n");
+		exit(1);
+	}
+	stream_recovering(s);
+	is_int(stream_push(s, f), STREAM_PUSH_QUEUED, "recovering: kept aside");
+	is_int(stream_push(s, f), STREAM_PUSH_QUEUED, "recovering: kept aside");
+	stream_recovered(s, start, start, 1, NULL, replay, 10);
+	is_int(kit_count(s), 12, "recovered: 10 replayed and 2 kept aside, "
+	    "in a ring of 4");
+	for (i = 0, queued = 0; i < 4; i++)
+		if (stream_push(s, f) == STREAM_PUSH_QUEUED)
+			queued++;
+	is_int(queued, 4, "then 4 live (the ring size) queued after them, "
+	    "not a slow close");
+	for (i = 0, r = 0; i < 4 && r != STREAM_PUSH_OVERFLOW; i++)
+		r = (int)stream_push(s, f);
+	is_int(r, STREAM_PUSH_OVERFLOW, "and a stream that does not read "
+	    "is still closed as slow");
+	stream_free(s);
+	is_int(refs(f), 1, "no reference kept");
+	frame_unref(f);
+}
+
 static void
 test_overflow_hub(void)
 {
@@ -921,6 +963,7 @@ main(void)
 {
 	test_fanout();
 	test_stream();
+	test_recovered();
 	test_overflow_hub();
 	test_heartbeat();
 	test_tokens();
