@@ -100,8 +100,9 @@ stream_replay(struct stream *s, struct frame **frames, size_t n)
 
 	pthread_mutex_lock(&s->lock);
 	had = ring_count(&s->ring);
-	if (s->ring.cap < had + n + 1)
-		s->ring.cap = had + n + 1;
+	/* room for all of it, and the ring size again after it (see
+	   stream_recovered) */
+	s->ring.cap += n;
 	for (i = 0; i < n; i++)
 		if (ring_push(&s->ring, frames[i]) == -1)
 			break;
@@ -109,6 +110,7 @@ stream_replay(struct stream *s, struct frame **frames, size_t n)
 		/* a half replay must not look whole */
 		while (ring_count(&s->ring) > had)
 			frame_unref(ring_pop_newest(&s->ring));
+		s->ring.cap -= n;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return i < n ? -1 : 0;

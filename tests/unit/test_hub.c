@@ -369,6 +369,42 @@ test_stream(void)
 
 
 /*
+ * A replay from the memory history (a resume, or ?last=N) longer than the
+ * ring is queued whole, and the stream still has its ring's room after it.
+ */
+static void
+test_replay_room(void)
+{
+	struct stream *s;
+	struct frame *replay[10], *f;
+	size_t i;
+	int r, queued;
+
+	f = mkframe("data: x\n\n");
+	for (i = 0; i < 10; i++)
+		replay[i] = f;
+	if ((s = stream_new(4, 1, 0)) == NULL) {
+		printf("Bail out! stream_new failed\n");
+		exit(1);
+	}
+	is_int(stream_push(s, f), STREAM_PUSH_QUEUED, "one queued before");
+	is_int(stream_replay(s, replay, 10), 0, "a replay of 10 in a ring of 4");
+	is_int(kit_count(s), 11, "all of it queued");
+	for (i = 0, queued = 0; i < 3; i++)
+		if (stream_push(s, f) == STREAM_PUSH_QUEUED)
+			queued++;
+	is_int(queued, 3, "then 3 live after it (the ring's room, as "
+	    "before the replay), not a slow close");
+	for (i = 0, r = 0; i < 4 && r != STREAM_PUSH_OVERFLOW; i++)
+		r = (int)stream_push(s, f);
+	is_int(r, STREAM_PUSH_OVERFLOW, "and a stream that does not read is "
+	    "still closed as slow");
+	stream_free(s);
+	is_int(refs(f), 1, "no reference kept");
+	frame_unref(f);
+}
+
+/*
  * --history redis: a replay longer than the ring is queued whole, and
  * the stream still has its ring's room for what comes live while its
  * client reads the replay (before, 3 live messages closed it as slow).
@@ -964,6 +1000,7 @@ main(void)
 	test_fanout();
 	test_stream();
 	test_recovered();
+	test_replay_room();
 	test_overflow_hub();
 	test_heartbeat();
 	test_tokens();
