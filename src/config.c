@@ -44,13 +44,8 @@ static void	config_redis_display(struct config *);
 void
 config_init(struct config *c)
 {
-	long	 n;
-
 	memset(c, 0, sizeof(*c));
 	options_init(c);
-	/* the one default the table cannot write down */
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	c->threads = n > 0 ? (unsigned)n : 1;
 	c->subscribe_linger_s = UINT_MAX;	/* the history TTL */
 	config_redis_display(c);
 }

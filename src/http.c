@@ -48,6 +48,17 @@
 #include "util.h"
 
 #define HTTP_FD_RESERVE	64	/* descriptors kept for Redis, logs, ... */
+/*
+ * --threads 0 (the default): one worker per this many connections of the
+ * limit, at least one per core, at most HTTP_THREADS_MAX.  libmicrohttpd
+ * walks a worker's whole list of suspended connections on every pass that
+ * resumed one (DESIGN.md), so an event costs about streams/workers of that
+ * walk: workers grow with the streams they may hold, and the cost of an
+ * event stays flat however many streams are idle.  bench/ (curve, threads)
+ * has the measurements this number comes from.
+ */
+#define HTTP_STREAMS_PER_THREAD	128
+#define HTTP_THREADS_MAX	256
 
 /* append one item to opts (an MHD_OptionItem array), nopt counting */
 #define HTTP_OPT(o, v, p)	do {					\
@@ -174,11 +185,17 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_events_completed(h, s);
 }
 
+/*
+ * The connections MHD may hold: the open-file limit (raised to its hard
+ * maximum) less what the daemon keeps for itself and what each of its
+ * `threads` workers holds (an epoll and an eventfd), or --max-connections
+ * below that.
+ */
 static unsigned
-http_connection_limit(const struct config *cfg)
+http_connection_limit(const struct config *cfg, unsigned threads)
 {
 	struct rlimit	 rl;
-	unsigned	 limit;
+	unsigned	 limit, reserve = HTTP_FD_RESERVE + 2 * threads;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return 1000;
@@ -189,20 +206,36 @@ http_connection_limit(const struct config *cfg)
 			    (unsigned long long)rl.rlim_max);
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	limit = rl.rlim_cur > HTTP_FD_RESERVE * 2 ?
-	    (unsigned)(rl.rlim_cur - HTTP_FD_RESERVE) :
-	    (unsigned)rl.rlim_cur / 2;
+	limit = rl.rlim_cur > reserve * 2 ?
+	    (unsigned)(rl.rlim_cur - reserve) : (unsigned)rl.rlim_cur / 2;
 	if (rl.rlim_cur == RLIM_INFINITY)
 		limit = 1000000;
 	if (cfg->max_connections != 0) {
-		if (cfg->max_connections > limit)
+		if (cfg->max_connections <= limit)
+			limit = cfg->max_connections;
+		else if (threads > 0)	/* not for http_threads' estimate */
 			log_warnx("--max-connections %u is above what the "
 			    "open-file limit allows; using %u",
 			    cfg->max_connections, limit);
-		else
-			limit = cfg->max_connections;
 	}
 	return limit;
+}
+
+/* --threads, or with 0 as many as the connection limit calls for */
+static unsigned
+http_threads(const struct config *cfg, unsigned limit)
+{
+	long		 cores;
+	unsigned	 n;
+
+	if (cfg->threads != 0)
+		return cfg->threads;
+	n = limit / HTTP_STREAMS_PER_THREAD + (limit % HTTP_STREAMS_PER_THREAD
+	    != 0);
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cores > 0 && n < (unsigned)cores)
+		n = (unsigned)cores;
+	return n > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : n < 1 ? 1 : n;
 }
 
 static int
@@ -307,7 +340,7 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 	struct sockaddr_storage	 ss, mss;
 	struct MHD_OptionItem	 opts[16];
 	size_t			 nopt;
-	unsigned		 flags, limit;
+	unsigned		 flags, limit, threads;
 	int			 ipv6, mipv6 = 0;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
@@ -340,7 +373,8 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 	    (h->tls_key = http_read_pem("--tls-key", cfg->tls_key, err,
 	    errlen)) == NULL))
 		goto bad;
-	limit = http_connection_limit(cfg);
+	threads = http_threads(cfg, http_connection_limit(cfg, 0));
+	limit = http_connection_limit(cfg, threads);
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ipv6)
@@ -363,8 +397,8 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 		HTTP_OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert);
 		HTTP_OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key);
 	}
-	if (cfg->threads > 1)
-		HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
+	if (threads > 1)
+		HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
 	HTTP_OPT(MHD_OPTION_END, 0, NULL);
 	h->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL,
 	    http_handler, h,
@@ -404,8 +438,8 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 	log_info("listening on %s%s%s%s:%d, %u worker threads (MHD %s), up to "
 	    "%u connections%s", h->tls_cert != NULL ? "https://" : "",
 	    ipv6 ? "[" : "", cfg->listen_host, ipv6 ? "]" : "",
-	    cfg->listen_port, cfg->threads > 1 ? cfg->threads : 1,
-	    cfg->threads > 1 ? "thread pool" : "internal thread", limit,
+	    cfg->listen_port, threads,
+	    threads > 1 ? "thread pool" : "internal thread", limit,
 	    h->auth != NULL ? ", JWT required" : "");
 	return h;
 bad:
