@@ -198,7 +198,7 @@ test_defaults(void)
 	unsetenv("SSERELAY_REDIS_PASSWORD");
 	run(&r, (char *)NULL);
 	is_int(r.rc, CONFIG_OK, "no options: CONFIG_OK");
-	ok(r.c.threads >= 1, "default threads: the cores (%u)", r.c.threads);
+	is_int(r.c.threads, 0, "default threads: 0, from the connection limit");
 	ok(has(r.c.redis, "127.0.0.1:6379"), "default redis URL: %s",
 	    r.c.redis ? r.c.redis : "(null)");
 	ok(!r.c.redis_url.is_unix, "default redis: tcp");
