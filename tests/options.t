@@ -186,8 +186,9 @@ def main():
     lines = [l for l in d1.log_lines() if l.strip()]
     badfmt = [l for l in lines if not harness.LOG_LINE_RE.match(l)]
     t.eq(badfmt[:5], [], "every log line is 'YYYY-mm-ddTHH:MM:SS.mmmZ LEVEL msg'")
-    t.ok(any(re.search(r" info .*listening on 127\.0\.0\.1:%d" % d1.port, l)
-             for l in lines), "info line 'listening on HOST:PORT'")
+    # written once MHD runs, so a client may be served before it is
+    t.ok(d1.wait_log(r" info .*listening on 127\.0\.0\.1:%d" % d1.port, 10),
+         "info line 'listening on HOST:PORT'")
     t.ok(any(re.search(r" info .*redis: subscribed", l) for l in lines),
          "info line 'redis: subscribed'")
     t.ok(not any(" debug " in l for l in lines), "no debug line at info level")
