@@ -25,20 +25,10 @@ import subprocess
 import sys
 import time
 
-# Debian's python3-jwt is for Debian's /usr/bin/python3 (see tests/auth.t)
-try:
-    import jwt
-except ImportError:
-    jwt = None
-    _sys_py = "/usr/bin/python3"
-    if (os.access(_sys_py, os.X_OK)
-            and os.path.realpath(sys.executable) != os.path.realpath(_sys_py)
-            and not os.environ.get("SSERELAY_CHANNELS_T_REEXEC")):
-        os.environ["SSERELAY_CHANNELS_T_REEXEC"] = "1"
-        sys.stdout.flush()
-        os.execv(_sys_py, [_sys_py] + sys.argv)
-
 import harness  # noqa: E402
+
+# Debian's python3-jwt, maybe under /usr/bin/python3 (system_module)
+jwt = harness.system_module("jwt")
 
 t = harness.Test()
 

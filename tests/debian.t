@@ -178,20 +178,8 @@ def ac_init_version():
 
 
 def parse_unit(path):
-    out = {}
-    section = None
     with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line[0] in "#;":
-                continue
-            m = re.match(r"^\[(.+)\]$", line)
-            if m:
-                section = m.group(1)
-                continue
-            k, _, v = line.partition("=")
-            out.setdefault((section, k.strip()), []).append(v.strip())
-    return out
+        return harness.parse_unit(f.read())
 
 
 class InstalledDaemon(harness.Daemon):

@@ -13,22 +13,15 @@ import signal
 import sys
 sys.dont_write_bytecode = True
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # python3 on PATH may be a private interpreter without Debian's
-    # packages: run again with the system one.
-    text_string_to_metric_families = None
-    sysp = "/usr/bin/python3"
-    if (os.path.exists(sysp) and not os.environ.get("SSERELAY_METRICS_REEXEC")
-            and os.path.realpath(sys.executable) != os.path.realpath(sysp)):
-        os.environ["SSERELAY_METRICS_REEXEC"] = "1"
-        os.execv(sysp, [sysp] + sys.argv)
-
 sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
                 or os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness  # noqa: E402
 from harness import message_events  # noqa: E402
+
+# python3-prometheus-client, maybe under /usr/bin/python3 (system_module)
+_parser = harness.system_module("prometheus_client.parser")
+text_string_to_metric_families = (_parser.text_string_to_metric_families
+                                  if _parser else None)
 
 t = harness.Test()
 if text_string_to_metric_families is None:

@@ -30,27 +30,11 @@ const { EventSource } = h.loadModule('eventsource');
 if (typeof EventSource !== 'function') h.skipAll('npm eventsource does not export EventSource');
 const haveChromium = h.chromiumPath() !== null;
 
-// PUBLISH n..n+k-1 in one write (cork/uncork): Redis reads them at once and
-// sends the messages to the daemon's subscription together.
-async function publishBurst(client, from, count) {
-  const ps = [];
-  client.sock.cork();
-  for (let i = from; i < from + count; i++) {
-    ps.push(client.publish(CHANNELS[i % 2], JSON.stringify({ n: i })));
-  }
-  process.nextTick(() => client.sock.uncork());
-  return Promise.all(ps);
-}
-
-async function publishEach(client, from, count) {
-  for (let i = from; i < from + count; i++) {
-    await client.publish(CHANNELS[i % 2], JSON.stringify({ n: i }));
-  }
-}
-
-function numbers(got) {
-  return got.map((g) => { try { return JSON.parse(g.data).data.n; } catch (_) { return `?${g.data}`; } });
-}
+// Message i on CHANNELS[i % 2]; a burst in one write, more than
+// --ring-size 4 for the stream (tests/js/harness.js).
+const publishBurst = (client, from, count) => h.publishBurst(client, CHANNELS, from, count);
+const publishEach = (client, from, count) => h.publishEach(client, CHANNELS, from, count);
+const numbers = h.eventNumbers;
 
 // ---- the two clients, behind one small interface -------------------------
 

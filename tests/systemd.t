@@ -30,23 +30,6 @@ if ANALYZE is None:
     t._skip_all("systemd-analyze not found (Debian package systemd)")
 
 
-def parse_unit(text):
-    """{(section, key): [values]} (repeated keys keep every value)."""
-    out = {}
-    section = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        m = re.match(r"^\[(.+)\]$", line)
-        if m:
-            section = m.group(1)
-            continue
-        k, _, v = line.partition("=")
-        out.setdefault((section, k.strip()), []).append(v.strip())
-    return out
-
-
 def run(args, **kw):
     return subprocess.run(args, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -56,7 +39,7 @@ def run(args, **kw):
 def main():
     with open(UNIT) as f:
         text = f.read()
-    u = parse_unit(text)
+    u = harness.parse_unit(text)
 
     def one(section, key):
         v = u.get((section, key))

@@ -18,7 +18,7 @@ const net = require('net');
 const path = require('path');
 const https = require('https');
 const crypto = require('crypto');
-const { spawn, spawnSync, execFileSync } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 const h = require(path.join(__dirname, 'js', 'harness.js'));
 const { ok, is, diag } = h;
 
@@ -31,31 +31,10 @@ h.requireChromium();
 let tmp;
 const f = (name) => path.join(tmp, name);
 
-function openssl(args, input) {
-  return execFileSync('openssl', args, { cwd: tmp, input, stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
+// The test CA and two server certificates (h.makeTestPki), and the SPKI
+// hash of the first computed again by node, to check openssl's.
 function makePki() {
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-    '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=sserelay test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  fs.writeFileSync(f('server.ext'), [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '',
-  ].join('\n'));
-  for (const n of ['server', 'server2']) {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', `${n}.key`,
-      '-out', `${n}.csr`, '-subj', `/CN=${n} 127.0.0.1`]);
-    openssl(['x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key',
-      '-CAcreateserial', '-sha256', '-days', '2', '-out', `${n}.pem`, '-extfile', 'server.ext']);
-  }
-  // Chromium's --ignore-certificate-errors-spki-list: base64(sha256(SPKI DER))
-  const pub = openssl(['x509', '-in', 'server.pem', '-pubkey', '-noout']);
-  const der = openssl(['pkey', '-pubin', '-outform', 'der'], pub);
-  const spki = openssl(['dgst', '-sha256', '-binary'], der).toString('base64');
+  const { spki } = h.makeTestPki(tmp, { names: ['server', 'server2'] });
   const spkiNode = crypto.createHash('sha256')
     .update(crypto.createPublicKey(fs.readFileSync(f('server.key'))).export({ type: 'spki', format: 'der' }))
     .digest('base64');

@@ -475,11 +475,10 @@ async function launchChromium(dir, { extraArgs = [], contextOptions = {} } = {})
   return context;
 }
 
-// The context's first page, with its console and errors recorded
-// (page.consoleLines, page.pageErrors, page.requests) and /favicon.ico
-// answered 204 so that it does not reach the daemon.
-async function openPage(context, { first = true } = {}) {
-  const page = (first && context.pages()[0]) || await context.newPage();
+// Records a page's console lines, errors and requests (page.consoleLines,
+// page.pageErrors, page.requests); the same for Playwright's Chromium and
+// puppeteer's Firefox pages.
+function recordPage(page) {
   page.consoleLines = [];
   page.pageErrors = [];
   page.requests = [];
@@ -489,19 +488,56 @@ async function openPage(context, { first = true } = {}) {
     page.consoleLines.push(`pageerror: ${e.message}`);
   });
   page.on('request', (r) => page.requests.push(r.url()));
+  return page;
+}
+
+// The context's first page, with its console and errors recorded
+// (page.consoleLines, page.pageErrors, page.requests) and /favicon.ico
+// answered 204 so that it does not reach the daemon.
+async function openPage(context, { first = true } = {}) {
+  const page = recordPage((first && context.pages()[0]) || await context.newPage());
   await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
   return page;
 }
 
+// ---- numbered messages -----------------------------------------------------
+
+// PUBLISH {"n": from} .. {"n": from+count-1}, message i on
+// channels[i % channels.length], in one write (cork/uncork): Redis reads
+// them at once and sends them to the daemon's subscription together (one
+// broker batch).  Resolves to the subscriber counts.
+async function publishBurst(client, channels, from, count) {
+  const ps = [];
+  client.sock.cork();
+  for (let i = from; i < from + count; i++) {
+    ps.push(client.publish(channels[i % channels.length], JSON.stringify({ n: i })));
+  }
+  process.nextTick(() => client.sock.uncork());
+  return Promise.all(ps);
+}
+
+// The same, one PUBLISH after the other's reply.
+async function publishEach(client, channels, from, count) {
+  for (let i = from; i < from + count; i++) {
+    await client.publish(channels[i % channels.length], JSON.stringify({ n: i }));
+  }
+}
+
+// The n of each received event ({"data": {"n": ...}}), or "?<data>".
+function eventNumbers(got) {
+  return got.map((g) => { try { return JSON.parse(g.data).data.n; } catch (_) { return `?${g.data}`; } });
+}
+
 // ---- a test CA and a server certificate ------------------------------------
 
-// Makes, with openssl in dir, a test CA (ca.pem) and a server certificate
-// for 127.0.0.1 (IP SAN) and localhost signed by it (server.pem,
-// server.key).  Returns the paths and `spki`, base64(sha256(SPKI DER)) of
-// the server key: what Chromium's --ignore-certificate-errors-spki-list
-// takes to trust this one key (not a blanket --ignore-certificate-errors).
-// Throws (with openssl's stderr) when openssl fails.
-function makeTestPki(dir) {
+// Makes, with openssl in dir, a test CA (ca.pem) and, for each name in
+// `names` (default just 'server'), a certificate for 127.0.0.1 (IP SAN)
+// and localhost signed by it (NAME.pem, NAME.key).  Returns the paths of
+// the first and `spki`, base64(sha256(SPKI DER)) of its key: what
+// Chromium's --ignore-certificate-errors-spki-list takes to trust this one
+// key (not a blanket --ignore-certificate-errors).  Throws (with openssl's
+// stderr) when openssl fails.
+function makeTestPki(dir, { names = ['server'] } = {}) {
   const { execFileSync } = require('child_process');
   const openssl = (args, input) => execFileSync('openssl', args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] });
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
@@ -514,15 +550,18 @@ function makeTestPki(dir) {
     'subjectAltName=IP:127.0.0.1,DNS:localhost',
     '',
   ].join('\n'));
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'server.key',
-    '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
-    '-CAcreateserial', '-sha256', '-days', '2', '-out', 'server.pem', '-extfile', 'server.ext']);
-  const pub = openssl(['x509', '-in', 'server.pem', '-pubkey', '-noout']);
+  for (const n of names) {
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', `${n}.key`,
+      '-out', `${n}.csr`, '-subj', `/CN=${n} 127.0.0.1`]);
+    openssl(['x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key',
+      '-CAcreateserial', '-sha256', '-days', '2', '-out', `${n}.pem`, '-extfile', 'server.ext']);
+  }
+  const pub = openssl(['x509', '-in', `${names[0]}.pem`, '-pubkey', '-noout']);
   const der = openssl(['pkey', '-pubin', '-outform', 'der'], pub);
   const spki = openssl(['dgst', '-sha256', '-binary'], der).toString('base64');
   return {
-    ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), spki,
+    ca: path.join(dir, 'ca.pem'), cert: path.join(dir, `${names[0]}.pem`),
+    key: path.join(dir, `${names[0]}.key`), spki,
   };
 }
 
@@ -634,17 +673,7 @@ function puppeteerVersion() {
 // (page.consoleLines, page.pageErrors, page.requests), as openPage does
 // for Chromium.
 async function openFirefoxPage(browser) {
-  const page = await browser.newPage();
-  page.consoleLines = [];
-  page.pageErrors = [];
-  page.requests = [];
-  page.on('console', (m) => page.consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => {
-    page.pageErrors.push(e.message);
-    page.consoleLines.push(`pageerror: ${e.message}`);
-  });
-  page.on('request', (r) => page.requests.push(r.url()));
-  return page;
+  return recordPage(await browser.newPage());
 }
 
 // ---- npm eventsource -------------------------------------------------------
@@ -854,7 +883,7 @@ module.exports = {
   checkPrerequisites, sanitizerReports, parseId,
   chromiumPath, requireChromium, launchChromium, openPage, fetchSpy,
   firefoxPath, requireFirefox, launchFirefox, openFirefoxPage,
-  makeTestPki,
+  makeTestPki, publishBurst, publishEach, eventNumbers,
   haproxyPath, renderHAProxy, haproxyAdmin, startHAProxy,
   EXAMPLES, PYTHON, inPath, examplePublishers,
   get tmpDir() { return tmpDir; },

@@ -64,6 +64,56 @@ ID_RE = re.compile(r"^([0-9a-f]{8})-(\d+)$")
 # --------------------------------------------------------------------------
 # small helpers
 
+def system_module(name):
+    """Imports module `name` and returns it.  python3 on PATH may be a
+    private interpreter (pyenv, venv) without Debian's python3-* packages:
+    then the test runs again, once, under /usr/bin/python3.  None when the
+    module is in neither."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pass
+    sysp = "/usr/bin/python3"
+    if (os.access(sysp, os.X_OK)
+            and os.path.realpath(sys.executable) != os.path.realpath(sysp)
+            and not os.environ.get("SSERELAY_SYSTEM_PYTHON")):
+        os.environ["SSERELAY_SYSTEM_PYTHON"] = "1"
+        sys.stdout.flush()
+        os.execv(sysp, [sysp] + sys.argv)
+    return None
+
+
+def parse_unit(text):
+    """A systemd unit's text as {(section, key): [values]} (a repeated key
+    keeps every value)."""
+    out = {}
+    section = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        m = re.match(r"^\[(.+)\]$", line)
+        if m:
+            section = m.group(1)
+            continue
+        k, _, v = line.partition("=")
+        out.setdefault((section, k.strip()), []).append(v.strip())
+    return out
+
+
+def redis_answers(port):
+    """A Redis server (or sentinel) answers PING on 127.0.0.1:port: +PONG,
+    or an error such as -NOAUTH or -LOADING, which also says it is there."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            data = s.recv(100)
+            return data.startswith(b"+") or data.startswith(b"-")
+    except OSError:
+        return False
+
+
 def wait_for(pred, timeout, interval=0.02):
     """Poll pred() until true or timeout; returns the last value."""
     deadline = time.monotonic() + timeout
@@ -352,17 +402,7 @@ class RedisServer:
                            % (self.port, self.log_tail()))
 
     def _answers(self):
-        if self.proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", self.port),
-                                          timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                data = s.recv(100)
-                # +PONG, or -NOAUTH when a password is required: both mean up
-                return data.startswith(b"+PONG") or data.startswith(b"-")
-        except OSError:
-            return False
+        return self.proc.poll() is None and redis_answers(self.port)
 
     def log_tail(self, n=20):
         try:
