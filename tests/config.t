@@ -19,12 +19,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+import harness
 
 t = harness.Test()
 

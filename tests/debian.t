@@ -34,13 +34,9 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+import harness
 
 t = harness.Test()
 

@@ -7,16 +7,10 @@
 # (cumulative buckets, +Inf = _count), heartbeats, resumes and resets,
 # slow closes, Redis down/up and reconnects, history size, auth refusals;
 # --metrics-listen moves /metrics and /healthz to a second listener.
-import os
 import re
 import signal
-import sys
-sys.dont_write_bytecode = True
-
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-from harness import message_events  # noqa: E402
+import harness
+from harness import message_events
 
 # python3-prometheus-client, maybe under /usr/bin/python3 (system_module)
 _parser = harness.system_module("prometheus_client.parser")

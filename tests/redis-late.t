@@ -3,12 +3,7 @@
 # the first subscription is made, that it may have missed messages: a reset
 # with reason "not-subscribed", not "redis-outage"; /healthz counts no
 # reconnect and no outage; after that, messages flow.
-import os
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+import harness
 
 t = harness.Test()
 

@@ -6,11 +6,7 @@
 # to main and the Redis thread; streams are served on them.
 import os
 import subprocess
-import sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
+import harness
 
 t = harness.Test(require=("redis-server", "openssl"))
 

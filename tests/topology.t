@@ -20,14 +20,10 @@
 # None of it needs the sserelay daemon (harness.Test needs SSERELAY set).
 import os
 import random
-import sys
 import time
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR")
-                or os.path.dirname(os.path.abspath(__file__)), "lib"))
-import harness  # noqa: E402
-import topology  # noqa: E402
-from topology import keyslot  # noqa: E402
+import harness
+import topology
+from topology import keyslot
 
 t = harness.Test(require=("redis-server", "redis-cli"))
 
