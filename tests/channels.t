@@ -137,11 +137,8 @@ def deliveries(r, d, mode):
 
 def tokens_test(r):
     if jwt is None:
-        if t.require_all:
-            t.ok(False, "python3-jwt for /usr/bin/python3 not found and "
-                 "SSERELAY_REQUIRE_ALL is set")
-        else:
-            t.skip("--auth jwt with a room claim", "python3-jwt not found")
+        t.skip_unless_required("--auth jwt with a room claim",
+                               "python3-jwt for /usr/bin/python3 not found")
         return
     secret = t.path("jwt.secret")
     with open(secret, "w") as f:

@@ -56,12 +56,6 @@ APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
 APT_OPTS = ["-y", "-q", "-o", "DPkg::Lock::Timeout=900"]
 
 
-def unavailable(reason):
-    if t.require_all:
-        t._plan_fail(reason + " and SSERELAY_REQUIRE_ALL is set")
-    t._skip_all(reason)
-
-
 def run(args, timeout=120, env=None, cwd=None, log=None):
     """(exit status, stdout+stderr as text); output to the file log when
     given (then the text is its last 80 lines)."""
@@ -189,14 +183,16 @@ class InstalledDaemon(harness.Daemon):
 
 def preconditions():
     if os.geteuid() != 0:
-        unavailable("not root: installing a package needs root")
+        t.skip_all_unless_required("not root: installing a package needs "
+                                   "root")
     missing = [p for p in ("apt-get", "dpkg-query", "dpkg-buildpackage",
                            "dpkg-checkbuilddeps", "dpkg-parsechangelog",
                            "dh", "lintian")
                if not shutil.which(p)]
     if missing:
-        unavailable("%s not found (Debian packages apt, dpkg-dev, "
-                    "debhelper, lintian)" % ", ".join(missing))
+        t.skip_all_unless_required("%s not found (Debian packages apt, "
+                                   "dpkg-dev, debhelper, lintian)"
+                                   % ", ".join(missing))
     if not os.path.exists(os.path.join(SRCDIR, "debian", "rules")):
         t._plan_fail("%s/debian/rules is missing (not in the tarball?)"
                      % SRCDIR)
@@ -247,8 +243,8 @@ def main():
     copy_tree(src)
     rc, out = run(["dpkg-checkbuilddeps"], cwd=src)
     if rc != 0:
-        unavailable("the build dependencies are not installed: %s"
-                    % out.strip())
+        t.skip_all_unless_required("the build dependencies are not "
+                                   "installed: %s" % out.strip())
     rc, out = run(["dpkg-parsechangelog", "-S", "Version"], cwd=src)
     version = out.strip()
     upstream = ac_init_version()
@@ -328,11 +324,9 @@ def main():
             rc, out = run(["man", "-w", sect, page])
             t.eq(out.strip(), "/usr/share/man/man%s/%s.%s.gz"
                  % (sect, page, sect), "man -w %s %s" % (sect, page))
-        elif t.require_all:
-            t.ok(False, "man -w %s %s: man not found (Debian package "
-                 "man-db)" % (sect, page))
         else:
-            t.skip("man -w %s %s" % (sect, page), "no man (man-db)")
+            t.skip_unless_required("man -w %s %s" % (sect, page),
+                                   "man not found (Debian package man-db)")
 
     for path in (CONF, UNIT):
         with open(path) as f:
@@ -355,10 +349,9 @@ def main():
         rc, out = run([analyze, "verify", UNIT])
         t.ok(rc == 0 and not out.strip(), "systemd-analyze verify %s (man "
              "pages of Documentation= included)" % UNIT, out)
-    elif t.require_all:
-        t.ok(False, "systemd-analyze not found (Debian package systemd)")
     else:
-        t.skip("systemd-analyze verify", "no systemd-analyze")
+        t.skip_unless_required("systemd-analyze verify", "systemd-analyze "
+                               "not found (Debian package systemd)")
 
     # ---- 3. the installed binary and configuration ------------------------
     rc, out = run([BIN, "--version"])

@@ -34,10 +34,7 @@ def find_nginx():
 
 NGINX = find_nginx()
 if NGINX is None:
-    if t.require_all:
-        t._plan_fail("nginx not found (Debian package nginx) and "
-                     "SSERELAY_REQUIRE_ALL is set")
-    t._skip_all("nginx not found (Debian package nginx)")
+    t.skip_all_unless_required("nginx not found (Debian package nginx)")
 
 
 class Nginx:

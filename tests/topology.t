@@ -349,11 +349,8 @@ def sentinel():
 
 def haproxy():
     if not topology.find_haproxy():
-        if t.require_all:
-            t.ok(False, "haproxy found (Debian package haproxy; "
-                 "SSERELAY_REQUIRE_ALL is set)")
-        else:
-            t.skip("haproxy", "haproxy not found (Debian package haproxy)")
+        t.skip_unless_required("haproxy", "haproxy not found (Debian "
+                               "package haproxy)")
         return
     backends = [topology.HTTPBackend(t, "b%d" % i) for i in range(3)]
     ports = [b.port for b in backends]

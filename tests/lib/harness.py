@@ -263,6 +263,22 @@ class Test:
         self.n += 1
         self._out("ok %d - %s # SKIP %s" % (self.n, name, reason))
 
+    def skip_all_unless_required(self, reason):
+        """Something the whole test needs is missing (reason says what):
+        skip it, or fail it when SSERELAY_REQUIRE_ALL is set."""
+        if self.require_all:
+            self._plan_fail(reason + " and SSERELAY_REQUIRE_ALL is set")
+        self._skip_all(reason)
+
+    def skip_unless_required(self, name, reason):
+        """The same for one check: `name` skipped, or not ok when
+        SSERELAY_REQUIRE_ALL is set."""
+        if self.require_all:
+            self.ok(False, "%s: %s and SSERELAY_REQUIRE_ALL is set"
+                    % (name, reason))
+        else:
+            self.skip(name, reason)
+
     def _skip_all(self, reason):
         self.finished = True
         self._out("1..0 # SKIP " + reason)
