@@ -1,6 +1,6 @@
 /*
  * fuzz_event_id.c - libFuzzer target for the Last-Event-ID parser,
- * hub_parse_id() in src/hub.c, with a fixed epoch and last seq.  The
+ * hub_parse_id() in src/hub_history.c, with a fixed epoch and last seq.  The
  * input (up to its first NUL) is the id a client sent.
  * Invariants: -1 (usable) only for exactly EPOCH "-" DIGITS of this
  * epoch whose value is <= last_seq, with *seq that value; every EPOCH-DIGITS
@@ -26,7 +26,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char	*p;
 	uint64_t	 seq = UINT64_MAX, v = 0;
 	size_t		 ndig = 0;
-	int		 shape, ours, over = 0, why;
+	enum hub_reset	 why;
+	int		 shape, ours, over = 0;
 
 	if ((id = malloc(size + 1)) == NULL)
 		return 0;
@@ -48,8 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ours = shape && memcmp(id, EPOCH, 8) == 0;
 
-	why = hub_parse_id(EPOCH, LAST_SEQ, id, &seq);
-	if (why == -1) {
+	if (hub_parse_id(EPOCH, LAST_SEQ, id, &seq, &why) == 0) {
 		if (!ours || over || seq > LAST_SEQ || seq != v)
 			abort();
 	} else {

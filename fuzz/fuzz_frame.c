@@ -10,6 +10,9 @@
  * payload is strict RFC 8259 JSON (checked by the small validator below),
  * in which case "data" equals json-c's parse of it.  Raw format: the data
  * lines joined with LF give the payload with CRLF and CR turned into LF.
+ * A presence announcement ("\0sre:join:<data>" or "\0sre:leave:<data>",
+ * published by src/control.lua) is "event: join" or "leave" in either
+ * format, its data lines giving <data> as in the raw format.
  */
 #include "autoconf.h"
 
@@ -382,15 +385,21 @@ out:
 	frame_unref(f);
 }
 
+/*
+ * The frame of pl in format: "id: ...\n", then "event: <event>\n" when
+ * event is not NULL, then data lines that, joined with LF, give pl from
+ * skip on with CRLF and CR turned into LF, then the blank line.
+ */
 static void
-check_raw(const char *pl, size_t plen)
+check_lines(const char *pl, size_t plen, enum frame_format format,
+    const char *event, size_t skip)
 {
 	struct frame	*f;
 	const char	*p, *end, *nl;
 	char		*want, *got;
 	size_t		 i, wlen = 0, glen = 0, nlines = 0;
 
-	f = frame_message(ID, "c", 1, pl, plen, FRAME_FORMAT_RAW);
+	f = frame_message(ID, "c", 1, pl, plen, format);
 	if (f == NULL)
 		return;
 	p = f->data;
@@ -398,6 +407,13 @@ check_raw(const char *pl, size_t plen)
 	if (f->len < 2 || memcmp(end - 2, "\n\n", 2) != 0)
 		abort();
 	p = expect(p, end, "id: " ID "\n");
+	if (event != NULL) {
+		p = expect(p, end, "event: ");
+		p = expect(p, end, event);
+		p = expect(p, end, "\n");
+	}
+	pl += skip;
+	plen -= skip;
 	want = malloc(plen + 1);
 	got = malloc(f->len + 1);
 	for (i = 0; i < plen; i++) {
@@ -429,10 +445,34 @@ check_raw(const char *pl, size_t plen)
 	frame_unref(f);
 }
 
+/*
+ * 1 if pl is a presence announcement (src/control.lua): "\0sre:join:" or
+ * "\0sre:leave:" and at least one byte more; its event and the length of
+ * the prefix.
+ */
+static int
+presence(const char *pl, size_t plen, const char **event, size_t *skip)
+{
+	static const char *const names[] = { "join", "leave" };
+	size_t	 i, n;
+
+	for (i = 0; i < 2; i++) {
+		n = 5 + strlen(names[i]) + 1;
+		if (plen > n && memcmp(pl, "\0sre:", 5) == 0 &&
+		    memcmp(pl + 5, names[i], n - 6) == 0 && pl[n - 1] == ':') {
+			*event = names[i];
+			*skip = n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t	 chlen;
+	const char *event;
+	size_t	 chlen, skip;
 	char	*ch, *pl;
 
 	if (allow_jsonc == -1) {
@@ -451,8 +491,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pl = malloc(size - chlen ? size - chlen : 1);
 	memcpy(ch, data, chlen);
 	memcpy(pl, data + chlen, size - chlen);
-	check_json(ch, chlen, pl, size - chlen);
-	check_raw(pl, size - chlen);
+	if (presence(pl, size - chlen, &event, &skip)) {
+		/* a presence announcement: its event, any format */
+		check_lines(pl, size - chlen, FRAME_FORMAT_JSON, event, skip);
+		check_lines(pl, size - chlen, FRAME_FORMAT_RAW, event, skip);
+	} else {
+		check_json(ch, chlen, pl, size - chlen);
+		check_lines(pl, size - chlen, FRAME_FORMAT_RAW, NULL, 0);
+	}
 	free(ch);
 	free(pl);
 	return 0;

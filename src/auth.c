@@ -304,7 +304,7 @@ auth_ids(struct auth *a, jwt_t *jwt, const struct auth_id *ids, size_t n,
 enum auth_result
 auth_check(struct auth *a, const char *token, const char *user,
     const struct auth_id *ids, size_t n, time_t now, time_t *exp,
-    const struct auth_id **denied)
+    time_t *iat, const struct auth_id **denied)
 {
 	jwt_t			*jwt = NULL;
 	const char		*s;
@@ -333,6 +333,10 @@ auth_check(struct auth *a, const char *token, const char *user,
 		goto done;
 	}
 	*exp = (time_t)v;
+	/* a revocation refuses the tokens issued before it (revoke.h) */
+	errno = 0;
+	v = jwt_get_grant_int(jwt, "iat");
+	*iat = errno == ENOENT || v < 0 ? 0 : (time_t)v;
 	errno = 0;
 	v = jwt_get_grant_int(jwt, "nbf");
 	if (errno != ENOENT && v - a->leeway > (long)now) {

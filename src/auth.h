@@ -45,13 +45,14 @@ struct auth	*auth_new(const struct config *, char *err, size_t errlen);
 void		 auth_free(struct auth *);
 /*
  * Check token (NULL: none was sent) for a stream of user and the n ids
- * at time now.  AUTH_OK with *exp set to the token's expiry (unix
- * seconds); otherwise the refusal, and for AUTH_UPLOAD and AUTH_CHANNEL
+ * at time now.  AUTH_OK with *exp set to the token's expiry and *iat to
+ * when it was issued (unix seconds; 0 without iat); otherwise the refusal, and for AUTH_UPLOAD and AUTH_CHANNEL
  * *denied is the first id refused.
  */
 enum auth_result auth_check(struct auth *, const char *token,
 		    const char *user, const struct auth_id *ids, size_t n,
-		    time_t now, time_t *exp, const struct auth_id **denied);
+		    time_t now, time_t *exp, time_t *iat,
+		    const struct auth_id **denied);
 /* 401 or 403 */
 unsigned	 auth_status(enum auth_result);
 /* the one-line reason for the response body */

@@ -1,15 +1,9 @@
 /*
- * cluster.c - the slot map of a Redis Cluster.  See cluster.h.
- *
- * CLUSTER SLOTS answers one entry per range: [start, end, [host, port,
- * id, ...], replicas...].  Only the first node, the primary, matters:
- * sharded pub/sub is served by primaries.  An empty host means the node
- * that was asked; "?" (an unknown endpoint) makes the range unusable
- * until the next read.
+ * cluster.c - the slot map of a Redis Cluster.  See cluster.h; the
+ * CLUSTER SLOTS reply that fills it is read in answers.c.
  */
 #include "autoconf.h"
 
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,73 +37,31 @@ cluster_map_find(const struct cluster_map *m, const char *host, int port)
 }
 
 int
-cluster_map_read(struct cluster_map *m, const redisReply *r,
-    const char *asked_host, char *err, size_t errlen)
+cluster_map_add(struct cluster_map *m, unsigned start, unsigned end,
+    const char *host, int port)
 {
-	struct cluster_map	 next;
-	const redisReply	*e, *node;
-	struct util_addr	 p, *grown;
-	long long		 start, end, s;
-	size_t			 i;
+	struct util_addr	*grown;
+	unsigned		 s;
 	int			 idx;
 
-	if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "%s", r->str);
-		return -1;
+	if ((idx = cluster_map_find(m, host, port)) == -1) {
+		if ((grown = reallocarray(m->primaries, m->nprimaries + 1,
+		    sizeof(*grown))) == NULL)
+			return -1;
+		m->primaries = grown;
+		idx = (int)m->nprimaries;
+		memset(&m->primaries[idx], 0, sizeof(m->primaries[idx]));
+		snprintf(m->primaries[idx].host, sizeof(m->primaries[idx].host),
+		    "%s", host);
+		m->primaries[idx].port = port;
+		m->nprimaries++;
 	}
-	if (r->type != REDIS_REPLY_ARRAY) {
-		snprintf(err, errlen, "CLUSTER SLOTS: not an array");
-		return -1;
+	for (s = start; s <= end && s < SLOT_COUNT; s++) {
+		if (m->slot[s] == CLUSTER_NONE)
+			m->covered++;
+		m->slot[s] = (uint16_t)idx;
 	}
-	cluster_map_init(&next);
-	for (i = 0; i < r->elements; i++) {
-		e = r->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-		    e->element[0]->type != REDIS_REPLY_INTEGER ||
-		    e->element[1]->type != REDIS_REPLY_INTEGER ||
-		    e->element[2]->type != REDIS_REPLY_ARRAY ||
-		    e->element[2]->elements < 2)
-			goto bad;
-		start = e->element[0]->integer;
-		end = e->element[1]->integer;
-		node = e->element[2];
-		if (start < 0 || end >= SLOT_COUNT || start > end ||
-		    node->element[0]->type != REDIS_REPLY_STRING ||
-		    node->element[1]->type != REDIS_REPLY_INTEGER ||
-		    node->element[0]->len >= UTIL_HOST_MAX)
-			goto bad;
-		if (node->element[0]->len == 1 && node->element[0]->str[0] ==
-		    '?')
-			continue;	/* no endpoint known yet */
-		memset(&p, 0, sizeof(p));
-		snprintf(p.host, sizeof(p.host), "%s", node->element[0]->len ?
-		    node->element[0]->str : asked_host);
-		p.port = (int)node->element[1]->integer;
-		if ((idx = cluster_map_find(&next, p.host, p.port)) == -1) {
-			if ((grown = reallocarray(next.primaries,
-			    next.nprimaries + 1, sizeof(*grown))) == NULL) {
-				snprintf(err, errlen, "out of memory");
-				cluster_map_free(&next);
-				return -1;
-			}
-			next.primaries = grown;
-			idx = (int)next.nprimaries;
-			next.primaries[next.nprimaries++] = p;
-		}
-		for (s = start; s <= end; s++) {
-			if (next.slot[s] == CLUSTER_NONE)
-				next.covered++;
-			next.slot[s] = (uint16_t)idx;
-		}
-	}
-	cluster_map_free(m);
-	*m = next;
 	return 0;
-bad:
-	snprintf(err, errlen, "CLUSTER SLOTS: an entry not of the form "
-	    "[start, end, [host, port, ...], ...]");
-	cluster_map_free(&next);
-	return -1;
 }
 
 int

@@ -4,11 +4,12 @@
  *
  * hiredis has no cluster support and Debian packages no C cluster client,
  * so this is the small part sserelay needs: the map, kept apart from the
- * connections (broker.c holds one per primary that serves a subscribed
- * slot) and from the slot arithmetic (slot.c).
+ * connections (broker_cluster.c holds one per primary that serves a
+ * subscribed slot) and from the slot arithmetic (slot.c).
  *
- * Pure: built from a parsed reply, no I/O, so the unit tests feed it
- * replies of their own making.  THREADS: the broker thread only.
+ * Pure: no I/O and no hiredis (answers.c reads CLUSTER SLOTS into it), so
+ * the unit tests build maps of their own.  THREADS: the broker thread
+ * only.
  */
 #ifndef SSERELAY_CLUSTER_H
 #define SSERELAY_CLUSTER_H
@@ -18,8 +19,6 @@
 
 #include "slot.h"
 #include "util.h"
-
-struct redisReply;
 
 #define CLUSTER_NONE		0xffff	/* a slot no primary serves */
 
@@ -33,12 +32,12 @@ struct cluster_map {
 void	cluster_map_init(struct cluster_map *);
 void	cluster_map_free(struct cluster_map *);
 /*
- * Read a CLUSTER SLOTS reply into m (replacing what it held).  asked_host
- * stands for a primary whose address the reply leaves empty (Redis says
- * "the node you asked").  0, or -1 with err set (m unchanged).
+ * Slots start..end (at most SLOT_COUNT - 1) are served by host:port, added
+ * to the primaries if new (answers_cluster_slots reads CLUSTER SLOTS with
+ * it).  0, or -1 out of memory (m unchanged but for the slots).
  */
-int	cluster_map_read(struct cluster_map *, const struct redisReply *,
-	    const char *asked_host, char *err, size_t errlen);
+int	cluster_map_add(struct cluster_map *, unsigned start, unsigned end,
+	    const char *host, int port);
 /* the primary serving a channel's slot: an index, or -1 */
 int	cluster_map_primary(const struct cluster_map *, const char *, size_t);
 /* the index of host:port among the primaries, or -1 */

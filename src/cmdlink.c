@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "answers.h"
 #include "cmdlink.h"
 #include "durable.h"
 #include "log.h"
@@ -177,44 +178,52 @@ cmdlink_reply(void *arg, struct link *l, redisReply *r)
 {
 	struct cmdlink		*c = arg;
 	struct cmdlink_item	*it;
+	const char		*other;
 
 	switch (c->state) {
 	case CMDLINK_CHECK:
-		if (r->type == REDIS_REPLY_STRING &&
-		    strcmp(r->str, c->version) == 0) {
+		if (answers_library_version(r, c->version, &other) == 0) {
 			c->state = CMDLINK_READY;
-			log_info("redis: the sserelay function library %s is "
-			    "loaded on %s", c->version, link_name(l));
+			log_kv(LOG_LEVEL_INFO, LINK_FIELDS(l), "redis: the "
+			    "sserelay function library %s is loaded on %s",
+			    c->version, link_name(l));
 		} else {
-			if (r->type == REDIS_REPLY_STRING)
-				log_warnx("redis: %s has the sserelay function "
+			if (other != NULL)
+				log_kv(LOG_LEVEL_WARN, LINK_FIELDS(l),
+				    "redis: %s has the sserelay function "
 				    "library %s; loading %s (instances with "
 				    "other history settings replace it too)",
-				    link_name(l), r->str, c->version);
+				    link_name(l), other, c->version);
 			cmdlink_load(c);
 		}
 		break;
 	case CMDLINK_LOAD:
 		if (r->type == REDIS_REPLY_ERROR) {
-			log_warnx("redis: FUNCTION LOAD on %s: %s", link_name(l),
+			log_kv(LOG_LEVEL_WARN, LINK_FIELDS(l),
+			    "redis: FUNCTION LOAD on %s: %s", link_name(l),
 			    r->str);
 			c->state = CMDLINK_DOWN;	/* retried, see tick */
 		} else {
-			log_info("redis: loaded the sserelay function library "
-			    "%s on %s", c->version, link_name(l));
+			log_kv(LOG_LEVEL_INFO, LINK_FIELDS(l), "redis: loaded "
+			    "the sserelay function library %s on %s",
+			    c->version, link_name(l));
 			c->state = CMDLINK_READY;
 		}
 		break;
 	case CMDLINK_READY:
 		if ((it = TAILQ_FIRST(&c->inflight)) == NULL) {
-			log_debug("redis: %s: an answer nobody waits for",
+			log_kv(LOG_LEVEL_DEBUG, LINK_FIELDS(l),
+			    "redis: %s: an answer nobody waits for",
 			    link_name(l));
 			break;
 		}
 		TAILQ_REMOVE(&c->inflight, it, entry);
-		if (durable_read_reply(it->r, it->i, r) == -1 ||
+		if (answers_history(it->r, it->i, r) == -1 ||
 		    r->type == REDIS_REPLY_ERROR)
-			log_warnx("redis: history read of %s on %s: %s",
+			log_kv(LOG_LEVEL_WARN, LOG_FIELDS(LOG_STR("redis",
+			    link_name(l)), LOG_STR("channel",
+			    it->r->chans[it->i].name)),
+			    "redis: history read of %s on %s: %s",
 			    it->r->chans[it->i].name, link_name(l),
 			    r->type == REDIS_REPLY_ERROR ? r->str :
 			    "not an answer of sserelay_read");
@@ -236,7 +245,8 @@ cmdlink_down(struct cmdlink *c, uint64_t now)
 
 	if (c->link != NULL) {
 		if (!c->warned)
-			log_warnx("redis: command connection to %s: %s; "
+			log_kv(LOG_LEVEL_WARN, LINK_FIELDS(c->link),
+			    "redis: command connection to %s: %s; "
 			    "reconnecting", link_name(c->link),
 			    link_error(c->link));
 		c->warned = 1;

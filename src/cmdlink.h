@@ -24,7 +24,7 @@
 struct cmdlink;
 struct durable_read;
 
-/* channel i of r has its answer (durable_read_reply done) */
+/* channel i of r has its answer (answers_history done) */
 typedef void	(*cmdlink_done_fn)(void *arg, struct durable_read *,
 		    size_t i);
 

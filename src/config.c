@@ -23,21 +23,12 @@
 #include "config.h"
 #include "log.h"
 #include "options.h"
+#include "redis_url.h"
 #include "secret.h"
 #include "util.h"
 
 /* a password file: its first line is the password */
 #define CONFIG_PASSWORD_FILE_MAX	(64 * 1024)
-
-static char *
-config_strdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatal("strdup");
-	return p;
-}
 
 static void	config_redis_display(struct config *);
 
@@ -48,19 +39,6 @@ config_init(struct config *c)
 	options_init(c);
 	c->subscribe_linger_s = UINT_MAX;	/* the history TTL */
 	config_redis_display(c);
-}
-
-void
-config_redis_url_free(struct redis_url *u)
-{
-	free(u->host);
-	free(u->path);
-	free(u->user);
-	if (u->password != NULL) {
-		explicit_bzero(u->password, strlen(u->password));
-		free(u->password);
-	}
-	memset(u, 0, sizeof(*u));
 }
 
 void
@@ -77,136 +55,6 @@ config_free(struct config *c)
 		free(c->sentinel_password);
 	}
 	memset(c, 0, sizeof(*c));
-}
-
-/* decode %XX in place; -1 on a bad escape */
-static int
-config_pct_decode(char *s)
-{
-	char	*r = s, *w = s;
-
-	while (*r) {
-		if (*r == '%') {
-			if (!isxdigit((unsigned char)r[1]) ||
-			    !isxdigit((unsigned char)r[2]))
-				return -1;
-			char hex[3] = { r[1], r[2], '\0' };
-			*w++ = (char)strtol(hex, NULL, 16);
-			if (w[-1] == '\0')
-				return -1;
-			r += 3;
-		} else
-			*w++ = *r++;
-	}
-	*w = '\0';
-	return 0;
-}
-
-int
-config_redis_url_parse(const char *url, struct redis_url *u, char *err,
-    size_t errlen)
-{
-	char	*s = NULL, *p, *at, *slash, *colon, *q;
-	long	 n;
-
-	memset(u, 0, sizeof(*u));
-	if (url == NULL || *url == '\0')
-		return util_err(err, errlen, "empty Redis URL");
-	if (strncmp(url, "unix://", 7) == 0) {
-		u->is_unix = 1;
-		s = config_strdup(url + 7);
-		if ((q = strchr(s, '?')) != NULL) {
-			*q++ = '\0';
-			if (strncmp(q, "db=", 3) != 0 ||
-			    options_number(q + 3, 0, INT_MAX, &n) == -1) {
-				util_err(err, errlen, "bad query in Redis URL "
-				    "(only ?db=N is understood): %s", url);
-				goto bad;
-			}
-			u->db = (int)n;
-		}
-		if (s[0] != '/') {
-			util_err(err, errlen, "Redis unix URL needs an "
-			    "absolute path (unix:///path): %s", url);
-			goto bad;
-		}
-		u->path = config_strdup(s);
-		free(s);
-		return 0;
-	}
-	if (strncmp(url, "redis://", 8) != 0) {
-		util_err(err, errlen, "Redis URL must start with redis:// or "
-		    "unix://: %s", url);
-		goto bad;
-	}
-	s = config_strdup(url + 8);
-	p = s;
-	if ((at = strrchr(p, '@')) != NULL) {
-		*at = '\0';
-		if ((colon = strchr(p, ':')) != NULL) {
-			*colon = '\0';
-			if (*p != '\0')
-				u->user = config_strdup(p);
-			u->password = config_strdup(colon + 1);
-		} else
-			u->password = config_strdup(p);
-		if ((u->user && config_pct_decode(u->user) == -1) ||
-		    config_pct_decode(u->password) == -1) {
-			util_err(err, errlen, "bad %%-escape in Redis URL "
-			    "credentials");
-			goto bad;
-		}
-		if (*u->password == '\0') {
-			free(u->password);
-			u->password = NULL;
-		}
-		p = at + 1;
-	}
-	if ((slash = strchr(p, '/')) != NULL) {
-		*slash = '\0';
-		if (slash[1] != '\0' &&
-		    options_number(slash + 1, 0, INT_MAX, &n) == -1) {
-			util_err(err, errlen, "bad database number in Redis "
-			    "URL: %s", slash + 1);
-			goto bad;
-		}
-		u->db = slash[1] ? (int)n : 0;
-	}
-	u->port = 6379;
-	if (*p == '[') {
-		if ((q = strchr(p, ']')) == NULL) {
-			util_err(err, errlen, "bad IPv6 host in Redis URL");
-			goto bad;
-		}
-		*q = '\0';
-		u->host = config_strdup(p + 1);
-		colon = q[1] == ':' ? q + 1 : NULL;
-		if (q[1] != '\0' && colon == NULL) {
-			util_err(err, errlen, "bad host in Redis URL");
-			goto bad;
-		}
-	} else {
-		if ((colon = strrchr(p, ':')) != NULL)
-			*colon = '\0';
-		u->host = config_strdup(p);
-	}
-	if (colon != NULL && options_number(colon + 1, 1, 65535, &n) == -1) {
-		util_err(err, errlen, "bad port in Redis URL: %s",
-		    colon + 1);
-		goto bad;
-	}
-	if (colon != NULL)
-		u->port = (int)n;
-	if (*u->host == '\0') {
-		util_err(err, errlen, "missing host in Redis URL");
-		goto bad;
-	}
-	free(s);
-	return 0;
-bad:
-	free(s);
-	config_redis_url_free(u);
-	return -1;
 }
 
 /*
@@ -233,7 +81,7 @@ config_read_password_file(const char *opt, const char *path, char **dst,
 		explicit_bzero(*dst, strlen(*dst));
 		free(*dst);
 	}
-	*dst = config_strdup(buf);
+	*dst = util_strdup(buf);
 	secret_free(buf, len);
 	return 0;
 }
@@ -242,25 +90,11 @@ config_read_password_file(const char *opt, const char *path, char **dst,
 static void
 config_redis_display(struct config *c)
 {
-	struct redis_url *u = &c->redis_url;
-	char		 buf[1024];
+	char	 buf[1024];
 
-	if (u->is_unix)
-		snprintf(buf, sizeof(buf), "unix://%s%s%.0d", u->path,
-		    u->db ? "?db=" : "", u->db);
-	else
-		snprintf(buf, sizeof(buf), "redis://%s%s%s%s%s:%d/%d",
-		    u->user ? u->user : "", u->password ? ":***" : "",
-		    u->user || u->password ? "@" : "",
-		    strchr(u->host, ':') ? "[" : "", u->host, u->port, u->db);
-	if (!u->is_unix && strchr(u->host, ':')) {
-		/* close the IPv6 bracket after the host */
-		char	*h = strstr(buf, u->host);
-		snprintf(h, sizeof(buf) - (size_t)(h - buf), "%s]:%d/%d",
-		    u->host, u->port, u->db);
-	}
+	redis_url_display(&c->redis_url, buf, sizeof(buf));
 	free(c->redis);
-	c->redis = config_strdup(buf);
+	c->redis = util_strdup(buf);
 }
 
 /* a quoted value: "..." with \" and \\ escapes, nothing after it */
@@ -547,7 +381,7 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 		switch (ch) {
 		case 'c':
 			free(c->config_file);
-			c->config_file = config_strdup(optarg);
+			c->config_file = util_strdup(optarg);
 			explicit_file = 1;
 			break;
 		case 't':
@@ -573,7 +407,7 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 		BAD("%s: unexpected argument (see --help)", argv[optind]);
 
 	if (c->config_file == NULL)
-		c->config_file = config_strdup(CONFIG_DEFAULT_FILE);
+		c->config_file = util_strdup(CONFIG_DEFAULT_FILE);
 	if (explicit_file || access(c->config_file, F_OK) == 0) {
 		if (config_file_load(c, c->config_file, err, errlen) == -1) {
 			c->error_in_file = 1;
@@ -606,6 +440,13 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 		c->subscribe_linger_s = c->history_ttl_s;
 	if (c->redis_sentinel != NULL && c->redis_cluster != NULL)
 		BAD("--redis-sentinel and --redis-cluster exclude each other");
+	/* read now, by the parser the daemon starts with */
+	if (c->redis_cluster != NULL && util_check_addrs(c->redis_cluster,
+	    UTIL_SEEDS_MAX, emsg, sizeof(emsg)) == -1)
+		BAD("--redis-cluster: %s", emsg);
+	if (c->redis_sentinel != NULL && util_check_addrs(c->redis_sentinel,
+	    UTIL_SENTINELS_MAX, emsg, sizeof(emsg)) == -1)
+		BAD("--redis-sentinel: %s", emsg);
 	/* the master's name and the sentinels' password wait for sentinels */
 	if (c->redis_sentinel != NULL && c->redis_sentinel_master == NULL)
 		BAD("--redis-sentinel needs --redis-sentinel-master");
@@ -629,7 +470,7 @@ config_parse_getopt(struct config *c, int argc, char **argv,
 			return CONFIG_ERROR;
 	} else if (c->redis_url.password == NULL &&
 	    (env = getenv("SSERELAY_REDIS_PASSWORD")) != NULL && *env)
-		c->redis_url.password = config_strdup(env);
+		c->redis_url.password = util_strdup(env);
 	config_redis_display(c);
 	return CONFIG_OK;
 }
@@ -654,21 +495,24 @@ config_reload(struct config *run, const struct config *next)
 	size_t		 count, i;
 	int		 changed = 0;
 
-	/* the new level first, so it decides which of the lines below show */
+	/* the new level and format first: they apply to the lines below */
 	log_set_level(next->log_level);
+	log_set_format(next->log_format);
 	table = options_table(&count);
 	for (i = 0; i < count; i++) {
 		o = &table[i];
 		if (!options_differs(o, run, next))
 			continue;
 		if (!(o->flags & OPTIONS_LIVE)) {
-			log_warnx("reload: '%s' changed; it takes effect only "
-			    "after a restart", o->name);
+			log_kv(LOG_LEVEL_WARN, LOG_FIELDS(LOG_STR("option",
+			    o->name)), "reload: '%s' changed; it takes effect "
+			    "only after a restart", o->name);
 			continue;
 		}
 		options_copy(o, run, next);
 		changed++;
-		log_info("reload: '%s' changed", o->name);
+		log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_STR("option", o->name)),
+		    "reload: '%s' changed", o->name);
 	}
 	return changed;
 }

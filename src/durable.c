@@ -1,10 +1,10 @@
 /*
- * durable.c - the Redis Function library and the history reads.  See
- * durable.h and durable.lua.
+ * durable.c - the history reads, a record the hub and the broker pass
+ * each other.  See durable.h and durable.lua; Redis's answers to them are
+ * read in answers.c, the library is made in durable_library.c.
  */
 #include "autoconf.h"
 
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +36,8 @@ durable_read_new(uint64_t stream_id, enum durable_mode mode, unsigned count,
 	return r;
 }
 
-static void
-durable_entries_free(struct durable_chan *c)
+void
+durable_chan_clear(struct durable_chan *c)
 {
 	size_t	 i;
 
@@ -57,7 +57,7 @@ durable_read_free(struct durable_read *r)
 		return;
 	for (i = 0; i < r->n; i++) {
 		free(r->chans[i].name);
-		durable_entries_free(&r->chans[i]);
+		durable_chan_clear(&r->chans[i]);
 	}
 	free(r);
 }
@@ -99,74 +99,4 @@ durable_read_command(const struct durable_read *r, size_t i,
 	lens[4] = strlen(argv[4]);
 	lens[5] = strlen(bufs[0]);
 	lens[6] = strlen(bufs[1]);
-}
-
-static int
-durable_number(const redisReply *e, uint64_t *v)
-{
-	char		*end;
-	char		 buf[32];
-
-	if (e->type != REDIS_REPLY_STRING || e->len == 0 ||
-	    e->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, e->str, e->len);
-	buf[e->len] = '\0';
-	*v = strtoull(buf, &end, 10);
-	return *end == '\0' ? 0 : -1;
-}
-
-int
-durable_read_reply(struct durable_read *r, size_t i, const redisReply *rep)
-{
-	struct durable_chan	*c = &r->chans[i];
-	struct durable_entry	*en;
-	const char		*st;
-	size_t			 k, n;
-
-	durable_entries_free(c);
-	if (rep->type == REDIS_REPLY_ERROR || rep->type != REDIS_REPLY_ARRAY ||
-	    rep->elements < 3 || (rep->elements - 3) % 3 != 0 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING ||
-	    rep->element[1]->type != REDIS_REPLY_STRING) {
-		c->status = DURABLE_FAILED;
-		return rep->type == REDIS_REPLY_ERROR ? 0 : -1;
-	}
-	st = rep->element[0]->str;
-	c->status = strcmp(st, "ok") == 0 ? DURABLE_OK :
-	    strcmp(st, "epoch") == 0 ? DURABLE_EPOCH :
-	    strcmp(st, "trimmed") == 0 ? DURABLE_TRIMMED :
-	    strcmp(st, "ahead") == 0 ? DURABLE_AHEAD : DURABLE_FAILED;
-	memset(&c->now, 0, sizeof(c->now));
-	if (rep->element[1]->len > 0) {
-		if (position_epoch(rep->element[1]->str, rep->element[1]->len,
-		    &c->now.epoch) == -1 || durable_number(rep->element[2],
-		    &c->now.offset) == -1)
-			goto bad;
-		c->now.known = 1;
-	}
-	n = (rep->elements - 3) / 3;
-	if (n == 0)
-		return 0;
-	if ((c->entries = calloc(n, sizeof(*c->entries))) == NULL)
-		goto bad;
-	for (k = 0; k < n; k++) {
-		const redisReply *d = rep->element[3 + 3 * k + 2];
-
-		en = &c->entries[k];
-		if (durable_number(rep->element[3 + 3 * k], &en->offset) ==
-		    -1 || durable_number(rep->element[3 + 3 * k + 1],
-		    &en->time_us) == -1 || d->type != REDIS_REPLY_STRING ||
-		    (en->data = malloc(d->len + 1)) == NULL)
-			goto bad;
-		memcpy(en->data, d->str, d->len);
-		en->data[d->len] = '\0';
-		en->len = d->len;
-		c->nentries = k + 1;
-	}
-	return 0;
-bad:
-	durable_entries_free(c);
-	c->status = DURABLE_FAILED;
-	return -1;
 }

@@ -25,8 +25,6 @@
 
 #include "position.h"
 
-struct redisReply;
-
 enum durable_mode {
 	DURABLE_OPEN = 0,	/* the positions now */
 	DURABLE_AFTER,		/* the entries after given positions */
@@ -60,10 +58,12 @@ struct durable_chan {
 	struct durable_entry	*entries;
 	size_t			 nentries;
 	void			*node;		/* the broker's */
+	uint64_t		 gen;		/* the hub's (a catch-up) */
 };
 
 struct durable_read {
-	uint64_t		 stream_id;	/* the hub's */
+	uint64_t		 stream_id;	/* the hub's; 0: a catch-up of
+						   channels, not a stream's */
 	enum durable_mode	 mode;
 	unsigned		 count;		/* LAST */
 	int			 reset;		/* the hub's: enum hub_reset
@@ -86,9 +86,8 @@ void		 durable_read_free(struct durable_read *);
  */
 void		 durable_read_command(const struct durable_read *, size_t i,
 		    char bufs[2][24], const char **argv, size_t *lens);
-/* channel i's answer into r; -1 if it is not the shape of one */
-int		 durable_read_reply(struct durable_read *, size_t i,
-		    const struct redisReply *);
+/* let go of channel c's entries (answers_history fills them) */
+void		 durable_chan_clear(struct durable_chan *);
 
 /*
  * The library, with this daemon's history size and TTL and publish command

@@ -14,6 +14,7 @@
 #include "frame.h"
 #include "log.h"
 #include "sse.h"
+#include "utf8.h"
 
 struct frame *
 frame_new(const void *p, size_t len)
@@ -32,6 +33,20 @@ frame_new(const void *p, size_t len)
 	f->len = len;
 	if (len)
 		memcpy(f->data, p, len);
+	return f;
+}
+
+struct frame *
+frame_set_position(const void *chan, uint32_t epoch, uint64_t offset)
+{
+	struct frame	*f;
+
+	if ((f = frame_new(NULL, 0)) == NULL)
+		return NULL;
+	f->stamp = FRAME_STAMP_SET;
+	f->chan = chan;
+	f->epoch = epoch;
+	f->offset = offset;
 	return f;
 }
 
@@ -123,49 +138,19 @@ static int
 frame_utf8_clean(struct sbuf *out, const unsigned char *p, size_t len)
 {
 	static const char repl[] = "\xef\xbf\xbd";
-	size_t		 i = 0, n, k;
-	unsigned char	 lo, hi;
+	size_t		 i = 0, n, bad;
 	int		 replaced = 0;
 
 	while (i < len) {
-		unsigned char c = p[i];
-
-		lo = 0x80;
-		hi = 0xbf;
-		if (c < 0x80)
-			n = 1;
-		else if (c >= 0xc2 && c <= 0xdf)
-			n = 2;
-		else if (c >= 0xe0 && c <= 0xef) {
-			n = 3;
-			if (c == 0xe0)
-				lo = 0xa0;	/* overlong */
-			else if (c == 0xed)
-				hi = 0x9f;	/* surrogates */
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 4;
-			if (c == 0xf0)
-				lo = 0x90;	/* overlong */
-			else if (c == 0xf4)
-				hi = 0x8f;	/* past U+10FFFF */
-		} else
-			n = 0;
-		for (k = 1; n > 0 && k < n; k++) {
-			if (i + k >= len || p[i + k] < lo || p[i + k] > hi)
-				break;
-			lo = 0x80;
-			hi = 0xbf;
-		}
-		if (n > 0 && k == n) {
+		if ((n = utf8_seq(p + i, len - i, &bad)) > 0) {
 			if (sbuf_add(out, p + i, n) == -1)
 				return -1;
 			i += n;
 			continue;
 		}
-		/* a valid prefix of k bytes (at least the lead) is one error */
 		if (sbuf_add(out, repl, 3) == -1)
 			return -1;
-		i += n > 0 ? k : 1;
+		i += bad;
 		replaced = 1;
 	}
 	return replaced;
@@ -385,18 +370,47 @@ done:
 	return r;
 }
 
+/*
+ * A presence announcement (src/control.lua publishes them on the channel):
+ * "\0sre:join:<data>" or "\0sre:leave:<data>".  Its data, and in *namelen
+ * the length of the event's name (after the 5 bytes of the prefix); NULL
+ * for any other payload.
+ */
+static const char *
+frame_presence_event(const char *p, size_t len, size_t *namelen)
+{
+	if (len > 10 && memcmp(p, "\0sre:join:", 10) == 0) {
+		*namelen = 4;
+		return p + 10;
+	}
+	if (len > 11 && memcmp(p, "\0sre:leave:", 11) == 0) {
+		*namelen = 5;
+		return p + 11;
+	}
+	return NULL;
+}
+
 struct frame *
 frame_message(const char *id, const char *channel, size_t channel_len,
     const char *payload, size_t payload_len, enum frame_format format)
 {
 	struct sbuf	 b;
 	struct frame	*f = NULL;
-	size_t		 envstart;
+	size_t		 envstart, evlen;
+	const char	*ev;
 
 	sbuf_init(&b);
 	if (id != NULL && sse_id(&b, id, strlen(id)) == -1)
 		goto done;
-	if (format == FRAME_FORMAT_RAW) {
+	if ((ev = frame_presence_event(payload, payload_len, &evlen)) !=
+	    NULL) {
+		/* "event: join" or "leave", its data as it is, any format */
+		if (sbuf_add(&b, "event: ", 7) == -1 ||
+		    sbuf_add(&b, payload + 5, evlen) == -1 ||
+		    sbuf_add(&b, "\n", 1) == -1 ||
+		    sse_data(&b, ev, payload_len - (size_t)(ev - payload)) == -1)
+			goto done;
+	} else if (format == FRAME_FORMAT_RAW) {
 		if (sse_data(&b, payload, payload_len) == -1)
 			goto done;
 	} else {

@@ -16,10 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum frame_format {
-	FRAME_FORMAT_JSON = 0,	/* {"channel":...,"data":...} on one line */
-	FRAME_FORMAT_RAW,	/* payload bytes, one data: line per line */
-};
+#include "frame_format.h"
 
 /*
  * With the history in Redis, an event's id is the position of every
@@ -32,6 +29,8 @@ enum frame_stamp {
 	FRAME_STAMP_NONE = 0,	/* as it is (its id, if any, inside) */
 	FRAME_STAMP_MESSAGE,	/* a durable message: chan and pos */
 	FRAME_STAMP_ID,		/* a control event (a reset): the id only */
+	FRAME_STAMP_SET,	/* no bytes: chan's position becomes pos (a
+				   reset's new epoch, before the reset) */
 };
 
 struct frame {
@@ -48,6 +47,9 @@ struct frame {
 
 /* a frame holding a copy of the given bytes; NULL if out of memory */
 struct frame	*frame_new(const void *, size_t);
+/* FRAME_STAMP_SET: no bytes; chan's position becomes epoch.offset */
+struct frame	*frame_set_position(const void *chan, uint32_t epoch,
+		    uint64_t offset);
 /*
  * Encode one message: "id: <id>\n" (none when id is NULL) then the data
  * lines for the format, then the blank line.  channel and payload are

@@ -1,18 +1,30 @@
 /*
  * http.c - the libmicrohttpd daemons: setup, TLS, dispatch by path,
- * completion, shutdown.  /events is in http_events.c, /healthz and
- * /metrics in http_admin.c, every other answer in http_reply.c (see
+ * completion, shutdown.  /events is in http_events.c, /healthz,
+ * /metrics and /status in http_admin.c, every other answer in http_reply.c (see
  * http.h).
  *
  * DESIGN
- * MHD runs its own epoll threads (a pool of --threads workers) with
- * suspend/resume.  The handler answers on its second call (DESIGN.md:
+ * MHD runs its own epoll threads (a pool of workers) with suspend/resume:
+ * it accepts, does TLS handshakes, parses requests and gives every answer
+ * but a stream's body, which the writer threads write (writer.c, see
+ * http_events.c).  The handler answers on its second call (DESIGN.md:
  * queuing on the first adds "Connection: close"), and routes by path.
  *
+ * MHD's own workers: a stream's connection stays in MHD's list of
+ * suspended connections while its writer has it, and MHD walks a
+ * worker's whole list whenever one of them is resumed, which is what a
+ * stream's end does.  One worker per HTTP_STREAMS_PER_THREAD connections
+ * of the limit keeps that walk short (a few hundred ns a stream's end per
+ * connection of its worker); they sleep otherwise.  Each holds an epoll
+ * and an eventfd, which the connection limit leaves out: with 20,000 open
+ * files the daemon still takes 19,900 connections.
+ *
  * Shutdown: stop accepting, close every stream through the hub with a
- * final jittered "retry:", wake them, let the readers end their bodies,
- * then stop the daemon (MHD_stop_daemon with suspended connections would
- * leak them, so none is left suspended).
+ * final jittered "retry:", let the writers write them out, let go of
+ * those that did not finish in time, then stop the daemon
+ * (MHD_stop_daemon with suspended connections would leak them, so none
+ * is left suspended).
  *
  * THREADS: http_start, http_reload and http_stop run in main; the rest in
  * MHD's workers (see http_int.h).
@@ -46,19 +58,15 @@
 #include "secret.h"
 #include "stats.h"
 #include "util.h"
+#include "writer.h"
 
-#define HTTP_FD_RESERVE	64	/* descriptors kept for Redis, logs, ... */
+#define HTTP_FD_RESERVE	40	/* descriptors kept for Redis, logs, ... */
 /*
- * --threads 0 (the default): one worker per this many connections of the
- * limit, at least one per core, at most HTTP_THREADS_MAX.  libmicrohttpd
- * walks a worker's whole list of suspended connections on every pass that
- * resumed one (DESIGN.md), so an event costs about streams/workers of that
- * walk: workers grow with the streams they may hold, and the cost of an
- * event stays flat however many streams are idle.  bench/ (curve, threads)
- * has the measurements this number comes from.
+ * MHD's workers: one per this many connections of the limit, at least one
+ * per core, at most HTTP_THREADS_MAX (see the top).
  */
-#define HTTP_STREAMS_PER_THREAD	128
-#define HTTP_THREADS_MAX	256
+#define HTTP_STREAMS_PER_THREAD	1024
+#define HTTP_THREADS_MAX	16
 
 /* append one item to opts (an MHD_OptionItem array), nopt counting */
 #define HTTP_OPT(o, v, p)	do {					\
@@ -127,7 +135,7 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if (!get && !head)
 			return http_text(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 			    "method not allowed: use GET");
-		return http_events(h, conn, head, con_cls);
+		return http_events(h, conn, version, head, con_cls);
 	}
 	if (h->cfg->demo && (strcmp(url, "/") == 0 ||
 	    strcmp(url, "/demo.html") == 0)) {
@@ -136,16 +144,15 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			    "method not allowed: use GET");
 		return http_demo(conn);
 	}
-	/* with --metrics-listen these two live on the other listener only */
-	if (h->cfg->metrics_listen == NULL &&
-	    (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0))
+	/* with --metrics-listen these live on the other listener only */
+	if (h->cfg->metrics_listen == NULL && http_admin_path(url))
 		return http_admin(h, conn, url, get || head);
 	return http_text(h, conn, MHD_HTTP_NOT_FOUND, h->cfg->demo ?
 	    "not found: streams are at /events?user=ID&upload=ID, the demo at /" :
 	    "not found: streams are at /events?user=ID&upload=ID");
 }
 
-/* --metrics-listen: /healthz and /metrics, nothing else */
+/* --metrics-listen: /healthz, /metrics and /status, nothing else */
 static enum MHD_Result
 http_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -161,12 +168,12 @@ http_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0)
+	if (http_admin_path(url))
 		return http_admin(h, conn, url,
 		    strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 	return http_text(NULL, conn, MHD_HTTP_NOT_FOUND,
-	    "not found: this listener serves /metrics and /healthz");
+	    "not found: this listener serves /metrics, /healthz and /status");
 }
 
 static void
@@ -188,8 +195,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /*
  * The connections MHD may hold: the open-file limit (raised to its hard
  * maximum) less what the daemon keeps for itself and what each of its
- * `threads` workers holds (an epoll and an eventfd), or --max-connections
- * below that.
+ * `threads` threads holds (MHD's workers and the writers: an epoll and an
+ * eventfd each), or --max-connections below that.
  */
 static unsigned
 http_connection_limit(const struct config *cfg, unsigned threads)
@@ -221,15 +228,13 @@ http_connection_limit(const struct config *cfg, unsigned threads)
 	return limit;
 }
 
-/* --threads, or with 0 as many as the connection limit calls for */
+/* MHD's workers: as many as the connection limit calls for */
 static unsigned
-http_threads(const struct config *cfg, unsigned limit)
+http_threads(unsigned limit)
 {
 	long		 cores;
 	unsigned	 n;
 
-	if (cfg->threads != 0)
-		return cfg->threads;
 	n = limit / HTTP_STREAMS_PER_THREAD + (limit % HTTP_STREAMS_PER_THREAD
 	    != 0);
 	cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -333,8 +338,8 @@ http_check(const struct config *cfg, char *err, size_t errlen)
 }
 
 struct http *
-http_start(const struct config *cfg, struct hub *hub, char *err,
-    size_t errlen)
+http_start(const struct config *cfg, struct hub *hub, struct writers *ws,
+    char *err, size_t errlen)
 {
 	struct http		*h;
 	struct sockaddr_storage	 ss, mss;
@@ -349,6 +354,7 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 	}
 	h->cfg = cfg;
 	h->hub = hub;
+	h->writers = ws;
 	pthread_mutex_init(&h->hello_lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &h->started);
 	if (http_events_frames(h) == -1) {
@@ -373,8 +379,8 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 	    (h->tls_key = http_read_pem("--tls-key", cfg->tls_key, err,
 	    errlen)) == NULL))
 		goto bad;
-	threads = http_threads(cfg, http_connection_limit(cfg, 0));
-	limit = http_connection_limit(cfg, threads);
+	threads = http_threads(http_connection_limit(cfg, 0));
+	limit = http_connection_limit(cfg, threads + writers_count(ws));
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ipv6)
@@ -432,13 +438,21 @@ http_start(const struct config *cfg, struct hub *hub, char *err,
 			MHD_stop_daemon(h->d);
 			goto bad;
 		}
-		log_info("metrics and health on %s", cfg->metrics_listen);
+		log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_STR("listen",
+		    cfg->metrics_listen)), "metrics and health on %s",
+		    cfg->metrics_listen);
 	}
+	STATS_SET(connections_max, limit);
+	STATS_SET(streams_max, cfg->max_streams);
 	/* what MHD was given, not what was asked for */
-	log_info("listening on %s%s%s%s:%d, %u worker threads (MHD %s), up to "
-	    "%u connections%s", h->tls_cert != NULL ? "https://" : "",
+	log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_STR("host", cfg->listen_host),
+	    LOG_NUM("port", cfg->listen_port), LOG_NUM("writers",
+	    writers_count(ws)), LOG_NUM("threads", threads),
+	    LOG_NUM("connections", limit)), "listening on %s%s%s%s:%d, %u "
+	    "writer threads, %u HTTP threads (MHD %s), up to %u "
+	    "connections%s", h->tls_cert != NULL ? "https://" : "",
 	    ipv6 ? "[" : "", cfg->listen_host, ipv6 ? "]" : "",
-	    cfg->listen_port, threads,
+	    cfg->listen_port, writers_count(ws), threads,
 	    threads > 1 ? "thread pool" : "internal thread", limit,
 	    h->auth != NULL ? ", JWT required" : "");
 	return h;
@@ -453,27 +467,42 @@ http_reload(struct http *h)
 	/* the retry: of new streams and of streams closed as too slow */
 	if (http_events_frames(h) == -1)
 		log_warnx("reload: out of memory; retry: unchanged");
+	STATS_SET(streams_max, h->cfg->max_streams);	/* a live setting */
+}
+
+/* wait up to timeout_ms for every stream to be completed; 1 if all were */
+static int
+http_wait_streams(unsigned timeout_ms)
+{
+	unsigned	 waited = 0;
+
+	while (atomic_load(&stats.streams_open) > 0 && waited < timeout_ms) {
+		usleep(10 * 1000);
+		waited += 10;
+	}
+	return atomic_load(&stats.streams_open) == 0;
 }
 
 void
 http_stop(struct http *h, unsigned timeout_ms)
 {
 	MHD_socket	 fd;
-	unsigned	 waited = 0;
 
 	if (h == NULL)
 		return;
 	if ((fd = MHD_quiesce_daemon(h->d)) != MHD_INVALID_SOCKET)
 		close(fd);
 	http_events_close_all(h);
-	while (atomic_load(&stats.streams_open) > 0 && waited < timeout_ms) {
-		usleep(10 * 1000);
-		waited += 10;
-	}
-	if (atomic_load(&stats.streams_open) > 0)
+	if (!http_wait_streams(timeout_ms)) {
 		log_info("shutdown: %lu streams did not finish in %u ms; "
 		    "closing them", atomic_load(&stats.streams_open),
 		    timeout_ms);
+		/* their writers let go of them: MHD closes and completes */
+		writers_abort(h->writers);
+		if (!http_wait_streams(5000))
+			log_warnx("shutdown: %lu streams still open",
+			    atomic_load(&stats.streams_open));
+	}
 	MHD_stop_daemon(h->d);
 	if (h->metrics_d != NULL)
 		MHD_stop_daemon(h->metrics_d);

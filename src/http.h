@@ -6,7 +6,8 @@
  *   http.c        the MHD daemons: setup, TLS, dispatch, completion,
  *                 shutdown
  *   http_events.c /events: admission (query, auth, limits), the stream's
- *                 opening frame, hub_add, the content reader
+ *                 head and opening frame, hub_add, the hand-over to its
+ *                 writer (writer.c)
  *   http_admin.c  /healthz and /metrics, rendered from one stats snapshot
  *   http_reply.c  every other answer: replies, refusals, OPTIONS, CORS
  * http_int.h is what they share.
@@ -19,9 +20,11 @@
 struct config;
 struct hub;
 struct http;
+struct writers;
 
-struct http	*http_start(const struct config *, struct hub *, char *err,
-		    size_t errlen);
+/* the streams are written by ws, which must outlive http_stop */
+struct http	*http_start(const struct config *, struct hub *,
+		    struct writers *ws, char *err, size_t errlen);
 /*
  * What http_start would refuse short of binding: the JWT key, the TLS
  * certificate and key, the trusted proxies.  For -t.  0, or -1 with err.
@@ -31,7 +34,8 @@ int		 http_check(const struct config *, char *err, size_t errlen);
 void		 http_reload(struct http *);
 /*
  * Stop accepting, end every stream after a final jittered retry:, wait
- * up to timeout_ms for them to finish, then stop the daemon.
+ * up to timeout_ms for them to finish, let go of those that did not
+ * (writers_abort), then stop the daemon.
  */
 void		 http_stop(struct http *, unsigned timeout_ms);
 

@@ -9,17 +9,22 @@
  * answer with a one-line reason; a limit answers 200 with "event:
  * overload" because any other status stops EventSource for good.
  *
- * The body is an endless chunked response whose content reader copies
- * queued frames out of the stream's ring (stream_read).  When the ring is
- * empty the reader suspends the connection in the same call that returns
- * 0 (a 0 without a suspend makes MHD spin); the hub resumes it when
- * something is queued.  A stream is freed only in
- * http_events_completed(), from MHD's completion callback, after it has
- * left the hub: nothing else frees one.
+ * Then the connection leaves libmicrohttpd's loop: the handler suspends
+ * it (MHD touches neither its socket nor its TLS session while it is
+ * suspended; no response is ever queued) and hands the socket to the
+ * stream's writer (writer.c), which writes the response head
+ * (http_stream_head: what MHD would have written) and the body: chunked
+ * for HTTP/1.1, to the close for HTTP/1.0.  When the body ends or the
+ * client goes, the writer resumes the connection (http_events_done); MHD
+ * calls the handler again, which answers MHD_NO: MHD closes the
+ * connection and calls the completion, so its counts and limits stay
+ * right.  A stream is freed only in http_events_completed(), after it
+ * has left the hub: nothing else frees one.
  *
  * THREADS: everything here runs in MHD's workers, but
- * http_events_frames (main, at start and on SIGHUP) and
- * http_events_close_all (main, at shutdown).
+ * http_events_frames (main, at start and on SIGHUP),
+ * http_events_close_all (main, at shutdown) and http_events_done (a
+ * writer).
  */
 #include "autoconf.h"
 
@@ -40,10 +45,19 @@
 #include "hub.h"
 #include "log.h"
 #include "query.h"
+#include "presence.h"
 #include "quota.h"
+#include "revoke.h"
 #include "stats.h"
 #include "stream.h"
 #include "util.h"
+#include "writer.h"
+
+/* a log line about a new stream (log.h): its id, user, client, reason */
+#define HTTP_EVENTS_FIELDS(s, q, ip, reason)				\
+	LOG_FIELDS(LOG_NUM("stream", (s)->id),				\
+	    LOG_STR("user", (q)->has_user ? (q)->user : NULL),		\
+	    LOG_STR("client", (ip)), LOG_STR("reason", (reason)))
 
 static enum MHD_Result
 http_events_query_pair(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -61,31 +75,14 @@ http_events_query_pair(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 static ssize_t
-http_events_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct stream	*s = cls;
-	ssize_t		 n;
-
-	n = stream_read(s, buf, max);
-	if (n < 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	return n;
-}
-
-static ssize_t
 http_events_no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+/* s->done: its writer let go of it; MHD closes it (see the top) */
 static void
-http_events_suspend(struct stream *s)
-{
-	MHD_suspend_connection(s->conn);
-}
-
-static void
-http_events_resume(struct stream *s)
+http_events_done(struct stream *s)
 {
 	MHD_resume_connection(s->conn);
 }
@@ -116,7 +113,7 @@ http_events_token(struct http *h, struct MHD_Connection *conn,
  */
 static int
 http_events_authorize(struct http *h, struct MHD_Connection *conn,
-    const struct query *q, const char *ip, time_t *expires,
+    const struct query *q, const char *ip, time_t *expires, time_t *iat,
     enum MHD_Result *r)
 {
 	struct auth_id		 ids[QUERY_CHANNELS_MAX];
@@ -136,7 +133,7 @@ http_events_authorize(struct http *h, struct MHD_Connection *conn,
 		ids[i].id = q->ids[i].id;
 	}
 	a = auth_check(h->auth, http_events_token(h, conn, q), q->user,
-	    ids, q->nids, time(NULL), expires, &denied);
+	    ids, q->nids, time(NULL), expires, iat, &denied);
 	if (a == AUTH_OK)
 		return 0;
 	STATS_ADD(auth_refusals[a], 1);
@@ -147,8 +144,10 @@ http_events_authorize(struct http *h, struct MHD_Connection *conn,
 	else
 		snprintf(msg, sizeof(msg), "%s", auth_text(a));
 	/* never the token itself */
-	log_info("auth: %u %s (user %s, from %s)", auth_status(a), msg,
-	    q->user, ip);
+	log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_NUM("status", auth_status(a)),
+	    LOG_STR("reason", auth_name(a)), LOG_STR("user", q->user),
+	    LOG_STR("client", ip)), "auth: %u %s (user %s, from %s)",
+	    auth_status(a), msg, q->user, ip);
 	*r = http_text(h, conn, auth_status(a), msg);
 	return 1;
 }
@@ -166,7 +165,9 @@ http_events_overload(struct http *h, struct MHD_Connection *conn,
 	unsigned	 retry = h->cfg->retry_ms;
 
 	STATS_ADD(limit_refusals[hit], 1);
-	log_debug("http: over the %s stream limit", quota_limit_name(hit));
+	log_kv(LOG_LEVEL_DEBUG, LOG_FIELDS(LOG_STR("reason",
+	    quota_limit_name(hit))), "http: over the %s stream limit",
+	    quota_limit_name(hit));
 	/* between retry and 4 x retry: refused clients come back spread */
 	retry += retry ? util_random() % (3 * retry + 1) : 0;
 	if ((f = frame_overload(retry, quota_limit_name(hit))) == NULL)
@@ -236,21 +237,32 @@ http_events_channels(const struct config *cfg, const struct query *q,
 	return n;
 }
 
-/* a new stream for conn, its opening frame queued; NULL out of memory */
+/*
+ * A new stream for conn, its head set and its opening frame queued; NULL
+ * out of memory.
+ */
 static struct stream *
-http_events_stream(struct http *h, struct MHD_Connection *conn, size_t n,
-    time_t expires)
+http_events_stream(struct http *h, struct MHD_Connection *conn,
+    int chunked, size_t n, time_t expires, time_t iat)
 {
 	const struct config	*cfg = h->cfg;
 	struct stream		*s;
+	struct frame		*head;
 
 	if ((s = stream_new(cfg->ring_size, n, cfg->history_redis)) == NULL)
 		return NULL;
+	if ((head = http_stream_head(h, conn, chunked)) == NULL) {
+		stream_free(s);
+		return NULL;
+	}
+	stream_set_head(s, head);
+	frame_unref(head);
 	/* accepted until exp + leeway: it ends when acceptance would */
 	s->expires = expires != 0 ? expires + (time_t)cfg->jwt_leeway_s : 0;
+	s->iat = iat;
+	s->chunked = chunked;
 	s->conn = conn;
-	s->suspend = http_events_suspend;
-	s->resume = http_events_resume;
+	s->done = http_events_done;
 	pthread_mutex_lock(&h->hello_lock);
 	if (stream_push(s, h->hello) != STREAM_PUSH_QUEUED)
 		fatalx("http_events: no room for the opening frame");
@@ -258,41 +270,46 @@ http_events_stream(struct http *h, struct MHD_Connection *conn, size_t n,
 	return s;
 }
 
-/* the stream's response: headers now, the body as the ring fills */
+/*
+ * Out of MHD's loop and into its writer's: MHD must be done with the
+ * socket (suspended) before the writer may touch it.
+ */
 static enum MHD_Result
-http_events_respond(struct http *h, struct MHD_Connection *conn,
+http_events_hand_over(struct http *h, struct MHD_Connection *conn,
     struct stream *s)
 {
-	struct MHD_Response	*resp;
-	enum MHD_Result		 r;
+	const union MHD_ConnectionInfo	*ci;
+	void				*tls = NULL;
+	int				 fd;
 
-	/*
-	 * MHD allocates block_size bytes inside every response, and a
-	 * chunked reader is offered the connection's whole write buffer
-	 * anyway: a small block saves 4 KiB of RSS per idle stream.
-	 */
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64,
-	    http_events_reader, s, NULL);
-	if (resp == NULL)
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	fd = ci != NULL ? ci->connect_fd : -1;
+	if (h->tls_cert != NULL) {
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		tls = ci != NULL ? ci->tls_session : NULL;
+	}
+	if (fd == -1 || (h->tls_cert != NULL && tls == NULL)) {
+		log_warnx("http: a stream's socket cannot be had from MHD");
 		return MHD_NO;		/* MHD closes: completion frees s */
-	s->answered = 1;
-	http_stream_headers(h, conn, resp);
-	r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return r;
+	}
+	MHD_suspend_connection(conn);
+	writers_assign(h->writers, s);
+	writer_attach(s, fd, tls);
+	return MHD_YES;
 }
 
 enum MHD_Result
-http_events(struct http *h, struct MHD_Connection *conn, int head,
-    void **con_cls)
+http_events(struct http *h, struct MHD_Connection *conn, const char *version,
+    int head, void **con_cls)
 {
 	const struct config	*cfg = h->cfg;
 	struct query		 q;
 	struct stream		*s;
 	struct hub_resume	 res;
-	struct quota_hold	 hold;
+	struct quota_slot	 slot;
 	enum quota_limit	 hit;
-	time_t			 expires = 0;
+	time_t			 expires = 0, iat = 0;
 	char			 ip[INET6_ADDRSTRLEN];
 	const char		*last_id;
 	const char		*chan[QUERY_CHANNELS_MAX];
@@ -305,7 +322,8 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND,
 	    http_events_query_pair, &q);
 	if (query_finish(&q) == -1) {
-		log_debug("http: 400 %s", q.error);
+		log_kv(LOG_LEVEL_DEBUG, LOG_FIELDS(LOG_NUM("status", 400),
+		    LOG_STR("reason", q.error)), "http: 400 %s", q.error);
 		return http_text(h, conn, MHD_HTTP_BAD_REQUEST, q.error);
 	}
 
@@ -315,66 +333,80 @@ http_events(struct http *h, struct MHD_Connection *conn, int head,
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "X-Forwarded-For"), ip, sizeof(ip));
 	if (h->auth != NULL &&
-	    http_events_authorize(h, conn, &q, ip, &expires, &r))
+	    http_events_authorize(h, conn, &q, ip, &expires, &iat, &r))
 		return r;
+	n = http_events_channels(cfg, &q, names, chan, lens);
+	/* FCALL sserelay_revoke: EventSource does not come back after 403 */
+	if (revoke_refused(chan, lens, n, iat, revoke_now_ms())) {
+		STATS_ADD(revoke_refusals, 1);
+		log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_NUM("status", 403),
+		    LOG_STR("reason", "revoked"), LOG_STR("user", q.has_user ?
+		    q.user : NULL), LOG_STR("client", ip)),
+		    "http: 403 revoked (user %s, from %s)", q.has_user ?
+		    q.user : "-", ip);
+		return http_text(h, conn, MHD_HTTP_FORBIDDEN, "revoked");
+	}
 	if (head)
 		return http_events_head(h, conn);
 	if ((hit = quota_acquire(h->quota, cfg->max_streams,
 	    cfg->max_streams_per_ip, cfg->max_streams_per_user, ip,
-	    q.has_user ? q.user : NULL, &hold)) != QUOTA_OK)
+	    q.has_user ? q.user : NULL, &slot)) != QUOTA_OK)
 		return http_events_overload(h, conn, hit);
 
-	n = http_events_channels(cfg, &q, names, chan, lens);
-	if ((s = http_events_stream(h, conn, n, expires)) == NULL) {
-		quota_release(h->quota, &hold);
+	if ((s = http_events_stream(h, conn, strcmp(version,
+	    MHD_HTTP_VERSION_1_0) != 0, n, expires, iat)) == NULL) {
+		quota_release(h->quota, &slot);
 		log_warnx("http: out of memory for a new stream");
 		return http_text(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "out of memory");
 	}
 	/* the stream holds the limits' counts from now on, and gives them
 	 * back where it is freed */
-	s->hold = hold;
+	s->slot = slot;
 	/* browsers resume with the header; first connections use the query */
 	last_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "Last-Event-ID");
 	if (last_id == NULL && q.has_last_event_id)
 		last_id = q.last_event_id;
 	if (hub_add(h->hub, s, chan, lens, n, last_id, q.last, &res) == -1) {
-		quota_release(h->quota, &s->hold);
+		quota_release(h->quota, &s->slot);
 		stream_free(s);
 		return http_text(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "shutting down");
 	}
+	/* counted in presence (sent to Redis by the control thread) */
+	s->presence = presence_open(chan, lens, n, presence_who(q.has_user,
+	    q.user));
 	if (res.reset != -1)
-		log_debug("http: resume from '%.40s': reset (%s)", last_id,
+		log_kv(LOG_LEVEL_DEBUG, HTTP_EVENTS_FIELDS(s, &q, ip,
+		    hub_reset_name((enum hub_reset)res.reset)),
+		    "http: resume from '%.40s': reset (%s)", last_id,
 		    hub_reset_name((enum hub_reset)res.reset));
 	else if (last_id != NULL)
-		log_debug("http: resume from '%.40s': %zu events replayed",
+		log_kv(LOG_LEVEL_DEBUG, HTTP_EVENTS_FIELDS(s, &q, ip, NULL),
+		    "http: resume from '%.40s': %zu events replayed",
 		    last_id, res.replayed);
 	else if (q.last > 0 && !cfg->history_redis)
-		log_debug("http: last=%u: a backlog of %zu events", q.last,
+		log_kv(LOG_LEVEL_DEBUG, HTTP_EVENTS_FIELDS(s, &q, ip, NULL),
+		    "http: last=%u: a backlog of %zu events", q.last,
 		    res.backlog);
-	/* from here on only http_events_completed() frees s */
-	*con_cls = s;
 	/*
-	 * Held until Redis confirms its channels: the client must not see
-	 * the stream open before what is published reaches it.  The handler
-	 * is called again when the hub releases it.
+	 * From here on only http_events_completed() frees s.  A stream awaiting
+	 * until Redis confirms its channels (res.awaiting) goes to its writer
+	 * too, which writes nothing, its head included, until the hub
+	 * releases it: the client must not see the stream open before what
+	 * is published reaches it.
 	 */
-	if (res.held && stream_hold(s))
-		return MHD_YES;
-	return http_events_respond(h, conn, s);
+	*con_cls = s;
+	return http_events_hand_over(h, conn, s);
 }
 
 enum MHD_Result
 http_events_resumed(struct http *h, struct MHD_Connection *conn,
     void *con_cls)
 {
-	struct stream	*s = con_cls;
-
-	if (s->answered)
-		return MHD_NO;		/* never twice */
-	return http_events_respond(h, conn, s);
+	/* its writer gave it back: MHD closes it, then completes it */
+	return MHD_NO;
 }
 
 void
@@ -383,7 +415,9 @@ http_events_completed(struct http *h, void *con_cls)
 	struct stream	*s = con_cls;
 
 	hub_remove(h->hub, s);
-	quota_release(h->quota, &s->hold);
+	presence_close(s->presence);
+	s->presence = NULL;
+	quota_release(h->quota, &s->slot);
 	stream_free(s);
 }
 
@@ -400,7 +434,8 @@ http_events_frames(struct http *h)
 		frame_unref(hello);
 		return -1;
 	}
-	hub_set_slow_final(h->hub, slow);
+	hub_set_retry(h->hub, slow);
+	writers_set_retry(h->writers, slow);
 	frame_unref(slow);
 	pthread_mutex_lock(&h->hello_lock);
 	frame_unref(h->hello);

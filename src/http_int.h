@@ -17,6 +17,7 @@ struct hub;
 struct auth;
 struct quota;
 struct frame;
+struct writers;
 
 #define HTTP_ALLOW	"GET, HEAD, OPTIONS"
 
@@ -25,6 +26,7 @@ struct http {
 	struct MHD_Daemon	*metrics_d;	/* --metrics-listen, or NULL */
 	const struct config	*cfg;
 	struct hub		*hub;
+	struct writers		*writers;	/* write the streams */
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
 	pthread_mutex_t		 hello_lock;
 	struct frame		*hello;		/* every stream opens with it */
@@ -49,13 +51,20 @@ enum MHD_Result	 http_text(struct http *, struct MHD_Connection *,
 /* the event-stream headers, and CORS for the request's origin */
 void		 http_stream_headers(struct http *, struct MHD_Connection *,
 		    struct MHD_Response *);
+/*
+ * The same as the head of a stream its writer writes: the status line,
+ * the date, the headers above, chunked (HTTP/1.1) or to the close
+ * (HTTP/1.0), and the blank line.  NULL if out of memory.
+ */
+struct frame	*http_stream_head(struct http *, struct MHD_Connection *,
+		    int chunked);
 /* OPTIONS on any path, and the CORS preflight */
 enum MHD_Result	 http_options(struct http *, struct MHD_Connection *);
 
 /* http_events.c: /events */
-enum MHD_Result	 http_events(struct http *, struct MHD_Connection *, int head,
-		    void **con_cls);
-/* the handler called again for a stream http_events held */
+enum MHD_Result	 http_events(struct http *, struct MHD_Connection *,
+		    const char *version, int head, void **con_cls);
+/* the handler called again for a stream its writer gave back */
 enum MHD_Result	 http_events_resumed(struct http *, struct MHD_Connection *,
 		    void *con_cls);
 /* MHD's completion of a stream (con_cls was set by http_events) */
@@ -65,7 +74,8 @@ int		 http_events_frames(struct http *);
 /* shutdown: end every stream with a jittered retry: */
 void		 http_events_close_all(struct http *);
 
-/* http_admin.c: /healthz and /metrics */
+/* http_admin.c: /healthz, /metrics and /status */
+int		 http_admin_path(const char *url);
 enum MHD_Result	 http_admin(struct http *, struct MHD_Connection *,
 		    const char *url, int get_or_head);
 

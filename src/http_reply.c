@@ -13,9 +13,19 @@
 #include <microhttpd.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
+#include "frame.h"
 #include "http_int.h"
+#include "sse.h"
+
+/* what every event stream's answer says of itself, in this order */
+static const char *const http_reply_sse_headers[][2] = {
+	{ MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream" },
+	{ MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache" },
+	{ "X-Accel-Buffering", "no" },
+};
 
 /* the request's Origin when --cors-origin lists it exactly, else NULL */
 static const char *
@@ -54,11 +64,12 @@ http_reply_cors(struct MHD_Response *resp, const char *origin)
 static void
 http_reply_sse(struct MHD_Response *resp)
 {
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/event-stream");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
-	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	size_t	 i;
+
+	for (i = 0; i < sizeof(http_reply_sse_headers) /
+	    sizeof(http_reply_sse_headers[0]); i++)
+		MHD_add_response_header(resp, http_reply_sse_headers[i][0],
+		    http_reply_sse_headers[i][1]);
 }
 
 void
@@ -67,6 +78,40 @@ http_stream_headers(struct http *h, struct MHD_Connection *conn,
 {
 	http_reply_sse(resp);
 	http_reply_cors(resp, http_reply_origin(h, conn));
+}
+
+struct frame *
+http_stream_head(struct http *h, struct MHD_Connection *conn, int chunked)
+{
+	const char	*origin = http_reply_origin(h, conn);
+	struct sbuf	 b;
+	struct frame	*f = NULL;
+	char		 date[64];
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	size_t		 i;
+	int		 bad;
+
+	/* as libmicrohttpd writes the head of any other answer */
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	sbuf_init(&b);
+	bad = sbuf_printf(&b, "HTTP/1.1 200 OK\r\nDate: %s\r\n%s", date,
+	    chunked ? "" : "Connection: close\r\n");
+	for (i = 0; i < sizeof(http_reply_sse_headers) /
+	    sizeof(http_reply_sse_headers[0]); i++)
+		bad |= sbuf_printf(&b, "%s: %s\r\n",
+		    http_reply_sse_headers[i][0], http_reply_sse_headers[i][1]);
+	bad |= sbuf_addstr(&b, "Vary: Origin\r\n");
+	if (origin != NULL)
+		bad |= sbuf_printf(&b, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Credentials: true\r\n", origin);
+	bad |= sbuf_printf(&b, "%s\r\n", chunked ?
+	    "Transfer-Encoding: chunked\r\n" : "");
+	if (!bad)
+		f = frame_new(b.data, b.len);
+	sbuf_free(&b);
+	return f;
 }
 
 enum MHD_Result

@@ -9,13 +9,13 @@
  *
  * THREADS AND LOCKS
  * - One mutex guards the channel table, every channel's subscriber list,
- *   the list of all streams, the history, the heartbeat cursor and the
- *   wake list.  Every function here takes it (none is called with it held).
+ *   the list of all streams, the history and the wake list.  Every
+ *   function here takes it (none is called with it held).
  * - MHD workers take it briefly in hub_add() and hub_remove(); the broker
  *   once per batch (hub_publish) and per Redis state change; main once per
- *   tick (hub_tick).
- * - Lock order: hub lock -> stream lock -> mailbox lock.  Never the other
- *   way round.
+ *   tick (hub_tick) and at shutdown.  The writers never take it.
+ * - Lock order: hub lock -> stream lock -> mailbox lock, and hub lock ->
+ *   writer lock (the wakes).  Never the other way round.
  * - After hub_remove() returns, no other thread holds or will take a
  *   pointer to the stream, so the caller may free it.
  */
@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "frame.h"
+#include "frame_format.h"
 
 struct frame;
 struct stream;
@@ -59,8 +59,15 @@ struct hub_config {
 	enum frame_format format;
 	struct mailbox	*mailbox;	/* channel interest for the broker, or NULL */
 	int		 exact;		/* exact subscriptions: see hub_channels */
-	unsigned	 hold_ms;	/* exact: longest a new stream waits */
+	unsigned	 await_ms;	/* exact: longest a new stream waits */
 	int		 durable;	/* --history redis: see hub_recovered */
+	/*
+	 * Called once at the end of every batch that woke streams (each
+	 * through stream_wake), with the hub lock held: the writers'
+	 * signal (writers_flush).  NULL: none.
+	 */
+	void		(*wake_flush)(void *);
+	void		*wake_arg;
 };
 
 /* one message as the broker received it (binary; not NUL-terminated) */
@@ -76,7 +83,7 @@ struct hub_resume {
 	size_t		 replayed;	/* events replayed from history */
 	size_t		 backlog;	/* ?last=N: events of its backlog */
 	int		 reset;		/* enum hub_reset, or -1: none */
-	int		 held;		/* waits for its subscriptions */
+	int		 awaiting;	/* awaits its subscriptions */
 };
 
 /* what the broker tells the hub about a channel (exact subscriptions) */
@@ -90,10 +97,12 @@ struct hub	*hub_new(const struct hub_config *);
 /* every stream must have been removed */
 void		 hub_free(struct hub *);
 /*
- * The frame a stream closed as too slow (or whose token expired) ends with
- * (a "retry:"), or NULL; the hub takes a reference.
+ * The frame that sends a client away to come back later (a "retry:"),
+ * or NULL: a stream the hub ends (too slow, or its history's read lost)
+ * ends with it.  The hub takes a reference.  (The writers end expired
+ * tokens' streams with the same frame: writers_set_retry.)
  */
-void		 hub_set_slow_final(struct hub *, struct frame *);
+void		 hub_set_retry(struct hub *, struct frame *);
 
 /*
  * Subscribe s to n channels (binary names) and to the heartbeats.  With a
@@ -107,9 +116,10 @@ void		 hub_set_slow_final(struct hub *, struct frame *);
  * registered).
  *
  * With exact subscriptions a stream whose channels are not all subscribed
- * yet is held (res->held; see stream_hold) until Redis confirms them, so
+ * yet awaits them (res->awaiting; see stream_await) until Redis confirms
+ * them, so
  * that nothing published after its client saw the response open can be
- * missed; at most hold_ms, or until Redis is lost, after which it opens
+ * missed; at most await_ms, or until Redis is lost, after which it opens
  * and gets a reset (not-subscribed) once the subscription is made.
  */
 int		 hub_add(struct hub *, struct stream *, const char **channels,
@@ -131,7 +141,7 @@ void		 hub_publish(struct hub *, const struct hub_message *,
 void		 hub_subscribed(struct hub *);
 /*
  * Exact subscriptions: what happened to n channels.  Subscribed: their
- * history starts now, held streams on them may open, and a stream on them
+ * history starts now, streams awaiting them may open, and a stream on them
  * that may have missed messages gets its reset.  Unsubscribed or lost:
  * their history ends; a stream still on them gets a reset (not-subscribed
  * or redis-outage) when they are subscribed again.
@@ -149,16 +159,19 @@ void		 hub_redis_state(struct hub *, int up);
  */
 struct durable_read;
 void		 hub_recovered(struct hub *, struct durable_read *r);
+/*
+ * The broker's thread, when the hub asked for it (MAILBOX_HUB_WORK): the
+ * next share of bringing streams up to date after a Redis outage
+ * (hub_catchup.c), bounded so that live messages are not held up.
+ */
+void		 hub_work(struct hub *);
 
 /*
- * main's tick, about every 100 ms: queue the pings that are due, spread
- * so that each stream gets one every heartbeat_ms along the list of
- * streams instead of all in one tick; drop history past its TTL; end the
- * streams whose token expired by now_s (unix seconds) with the slow-close
- * frame, so that their clients come back with a fresh one.
+ * main's tick, about every 100 ms: open the streams that awaited
+ * await_ms for their subscriptions; drop history past its TTL.
+ * (Heartbeats and token expiry are the writers', see writer.h.)
  */
-void		 hub_tick(struct hub *, uint64_t now_ms, time_t now_s,
-		    unsigned heartbeat_ms);
+void		 hub_tick(struct hub *, uint64_t now_ms);
 
 /*
  * Shutdown: close every stream with its own final frame (make_final is
@@ -171,10 +184,10 @@ void		 hub_history_stats(struct hub *, struct history_stats *);
 
 /*
  * A Last-Event-ID: "EPOCH-SEQ" of this run (epoch, 8 hex digits) with a
- * seq already given (<= last_seq) yields -1 and *seq; anything else the
- * reason it cannot be used.  Pure.
+ * seq already given (<= last_seq) yields 0 and *seq; anything else -1
+ * and in *why the reason it cannot be used.  Pure.
  */
 int		 hub_parse_id(const char *epoch, uint64_t last_seq,
-		    const char *id, uint64_t *seq);
+		    const char *id, uint64_t *seq, enum hub_reset *why);
 
 #endif

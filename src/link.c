@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "answers.h"
 #include "link.h"
 #include "log.h"
 #include "util.h"
@@ -292,11 +293,9 @@ link_connected(struct link *l, uint64_t now_ms)
 static int
 link_is_pong(const redisReply *r)
 {
-	if (r->type == REDIS_REPLY_STATUS)
-		return strcmp(r->str, "PONG") == 0;
-	return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "pong") == 0;
+	struct answers_pubsub	 a;
+
+	return answers_pubsub(r, &a) == 0 && a.kind == ANSWERS_PONG;
 }
 
 static void
@@ -428,4 +427,15 @@ link_command(struct link *l, int argc, const char **argv, const size_t *lens)
 	}
 	link_flush(l);
 	return l->state == LINK_DEAD ? -1 : 0;
+}
+
+enum link_state
+link_ask(struct link *l, enum link_question *q, int argc, const char **argv,
+    const size_t *lens, uint64_t now_ms)
+{
+	link_tick(l, now_ms);
+	if (l->state == LINK_READY && *q == LINK_TO_ASK &&
+	    link_command(l, argc, argv, lens) == 0)
+		*q = LINK_ASKED;
+	return l->state;
 }

@@ -60,6 +60,8 @@ const char	*link_error(const struct link *);
 int		 link_refused(const struct link *);
 /* "host:port" or the socket path, for logs */
 const char	*link_name(const struct link *);
+/* a log line about the server at the other end (log.h's log_kv) */
+#define LINK_FIELDS(l)	LOG_FIELDS(LOG_STR("redis", link_name(l)))
 
 /* the fd and the poll events it waits for; -1 when dead */
 int		 link_fd(const struct link *);
@@ -87,5 +89,22 @@ int		 link_command(struct link *, int argc, const char **argv,
  */
 typedef void	(*link_barrier_fn)(void *arg, int ok);
 int		 link_barrier(struct link *, link_barrier_fn, void *arg);
+
+/* where a link that asks one question stands (see link_ask) */
+enum link_question {
+	LINK_TO_ASK = 0,	/* connecting, or not asked yet */
+	LINK_ASKED,		/* sent, not answered yet */
+	LINK_ANSWERED,		/* set by the owner's reply fn */
+};
+
+/*
+ * A link that asks one question and goes (CLUSTER SLOTS, SENTINEL
+ * get-master-addr-by-name): its timers (link_tick), then the question,
+ * sent once the link is ready.  *q is the owner's: LINK_TO_ASK with a
+ * new link, LINK_ANSWERED once its reply fn has the answer.  Returns the
+ * link's state: a LINK_DEAD link is the owner's to free.
+ */
+enum link_state	 link_ask(struct link *, enum link_question *q, int argc,
+		    const char **argv, const size_t *lens, uint64_t now_ms);
 
 #endif

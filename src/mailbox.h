@@ -22,6 +22,8 @@ enum mailbox_op {
 	MAILBOX_INTEREST,	/* a channel got its first local stream */
 	MAILBOX_NO_INTEREST,	/* a channel lost its last local stream */
 	MAILBOX_READ,		/* a stream's history to read (ptr) */
+	MAILBOX_HUB_WORK,	/* the hub has work for the broker's
+				   thread (hub_work) */
 };
 
 struct mailbox_item {

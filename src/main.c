@@ -1,11 +1,11 @@
 /*
- * main.c - options, signals, heartbeats, start and stop.
+ * main.c - options, signals, start and stop.
  *
- * Threads: main (this one), the broker (Redis), and libmicrohttpd's
- * workers.  Signals are blocked before any thread starts, so only the
- * sigtimedwait() here ever sees them.  Between signals main queues the
- * heartbeats every tick: they must go on while the broker is busy
- * reconnecting to a Redis that does not answer.
+ * Threads: main (this one), the broker (Redis), the writers (writer.c)
+ * and libmicrohttpd's workers.  Signals are blocked before any thread
+ * starts, so only the sigtimedwait() here ever sees them.  Between
+ * signals main ticks the hub (awaiting streams, history TTL); heartbeats are
+ * the writers' own, so they go on whatever Redis does.
  */
 #include "autoconf.h"
 
@@ -19,21 +19,24 @@
 
 #include "broker.h"
 #include "config.h"
+#include "control.h"
 #include "http.h"
 #include "hub.h"
 #include "log.h"
 #include "mailbox.h"
 #include "util.h"
+#include "writer.h"
 
 #define MAIN_DRAIN_MS	1500	/* SIGTERM: time the streams get to end */
-#define MAIN_TICK_MS	100	/* heartbeat granularity */
+#define MAIN_TICK_MS	100	/* the hub's tick */
 
 /*
  * SIGHUP: read the file and the flags again into a fresh config; a bad
  * file changes nothing, a good one changes what can change live.
  */
 static void
-main_reload(struct config *cfg, struct http *http, int argc, char **argv)
+main_reload(struct config *cfg, struct http *http, struct writers *writers,
+    int argc, char **argv)
 {
 	struct config	 next;
 	char		 err[CONFIG_ERRLEN];
@@ -52,6 +55,7 @@ main_reload(struct config *cfg, struct http *http, int argc, char **argv)
 	if (config_reload(cfg, &next) == 0)
 		log_info("reload: nothing changed that can change live");
 	http_reload(http);
+	writers_reload(writers);
 	config_free(&next);
 }
 
@@ -60,9 +64,12 @@ main(int argc, char **argv)
 {
 	struct config	 cfg;
 	struct hub_config hc;
+	struct writers_config wc;
+	struct writers	*writers;
 	struct hub	*hub;
 	struct mailbox	*mailbox;
 	struct broker	*broker;
+	struct control	*control;
 	struct http	*http;
 	struct timespec	 tick = { 0, MAIN_TICK_MS * 1000000L };
 	sigset_t	 set;
@@ -84,6 +91,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
 	if (cfg.check_only) {
 		/* the same checks startup makes, short of binding and Redis */
 		if (http_check(&cfg, err, sizeof(err)) == -1) {
@@ -99,7 +107,11 @@ main(int argc, char **argv)
 		log_info("configuration read from %s", cfg.config_file);
 	/* a master name no sentinel knows is a mistake to say now */
 	if (broker_check(&cfg, err, sizeof(err)) == -1) {
-		fprintf(stderr, "sserelay: %s\n", err);
+		/* a log pipeline reads JSON; a terminal, the usual line */
+		if (cfg.log_format == LOG_FORMAT_JSON)
+			log_errorx("%s", err);
+		else
+			fprintf(stderr, "sserelay: %s\n", err);
 		config_free(&cfg);
 		return 1;
 	}
@@ -111,6 +123,16 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	memset(&wc, 0, sizeof(wc));
+	wc.threads = cfg.threads;
+	wc.heartbeat_ms = &cfg.heartbeat_ms;
+	/* a stream closing to a client that does not read: as MHD's idle
+	   timeout was for a response it could not send */
+	wc.drain_ms = (cfg.client_timeout_s ? cfg.client_timeout_s : 60) *
+	    1000;
+	if ((writers = writers_start(&wc, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+
 	memset(&hc, 0, sizeof(hc));
 	/* with the history in Redis the hub keeps none */
 	hc.history_size = cfg.history_redis ? 0 : cfg.history_size;
@@ -118,8 +140,10 @@ main(int argc, char **argv)
 	hc.history_bytes = cfg.history_bytes;
 	hc.format = cfg.format;
 	hc.exact = cfg.subscribe_exact;
-	hc.hold_ms = cfg.redis_timeout_ms;
+	hc.await_ms = cfg.redis_timeout_ms;
 	hc.durable = cfg.history_redis;
+	hc.wake_flush = writers_flush;
+	hc.wake_arg = writers;
 	if ((mailbox = mailbox_new()) == NULL)
 		fatalx("out of memory");
 	hc.mailbox = mailbox;
@@ -128,9 +152,15 @@ main(int argc, char **argv)
 	if ((broker = broker_start(&cfg, hub, mailbox, err, sizeof(err))) ==
 	    NULL)
 		fatalx("redis: %s", err);
-	if ((http = http_start(&cfg, hub, err, sizeof(err))) == NULL) {
+	/* revocations (and presence): its own thread and connections */
+	if ((control = control_start(&cfg, hub, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((http = http_start(&cfg, hub, writers, err, sizeof(err))) ==
+	    NULL) {
 		log_errorx("%s", err);
+		control_stop(control);
 		broker_stop(broker);
+		writers_stop(writers);
 		hub_free(hub);
 		mailbox_free(mailbox);
 		config_free(&cfg);
@@ -149,21 +179,24 @@ main(int argc, char **argv)
 
 	for (;;) {
 		if ((sig = sigtimedwait(&set, NULL, &tick)) == -1) {
-			/* heartbeats, history TTL, token expiry */
+			/* awaiting streams, history TTL */
 			if (errno == EAGAIN)
-				hub_tick(hub, util_now_ms(), time(NULL),
-				    cfg.heartbeat_ms);
+				hub_tick(hub, util_now_ms());
 			continue;
 		}
 		if (sig == SIGHUP) {
-			main_reload(&cfg, http, argc, argv);
+			main_reload(&cfg, http, writers, argc, argv);
 			continue;
 		}
-		log_info("%s: draining streams and stopping",
+		log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_STR("signal",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT")),
+		    "%s: draining streams and stopping",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
 	http_stop(http, MAIN_DRAIN_MS);
+	control_stop(control);
+	writers_stop(writers);
 	broker_stop(broker);
 	hub_free(hub);
 	mailbox_free(mailbox);

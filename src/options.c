@@ -24,11 +24,12 @@
 #include <string.h>
 
 #include "channel.h"
-#include "config.h"
-#include "frame.h"
+#include "frame_format.h"
 #include "log.h"
-#include "util.h"
 #include "options.h"
+#include "redis_url.h"
+#include "settings.h"
+#include "util.h"
 
 /* --help: options in the first 31 columns, text up to column 79 */
 #define OPTIONS_TEXT_COLUMN	31
@@ -52,6 +53,8 @@ _Static_assert(FRAME_FORMAT_JSON == 0 && FRAME_FORMAT_RAW == 1,
 _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 &&
     LOG_LEVEL_INFO == 2 && LOG_LEVEL_DEBUG == 3,
     "options_log_levels[] follows enum log_level");
+_Static_assert(LOG_FORMAT_TEXT == 0 && LOG_FORMAT_JSON == 1,
+    "options_log_formats[] follows enum log_format");
 
 static const char *const options_formats[] = { "json", "raw", NULL };
 static const char *const options_auths[] = { "none", "jwt", NULL };
@@ -63,6 +66,7 @@ static const char *const options_cluster_pubsubs[] = {
 static const char *const options_log_levels[] = {
 	"error", "warn", "info", "debug", NULL
 };
+static const char *const options_log_formats[] = { "text", "json", NULL };
 static const char *const options_jwt_algorithms[] = {
 	"HS256", "HS384", "HS512", "RS256", "ES256", NULL
 };
@@ -134,8 +138,8 @@ static const struct options_entry options_entries[] = {
 	  .help = "Redis get_message poll timeout" },
 	{ .name = "threads", .shortopt = 'T', .type = OPTIONS_NUMBER,
 	  OPTIONS_FIELD(threads), .min = 0, .max = 256, .def = "0",
-	  .shown = "0: one per 128 connections, at least one per core",
-	  .arg = "N", .help = "HTTP worker threads" },
+	  .shown = "0: one per core",
+	  .arg = "N", .help = "writer threads: they write every stream" },
 	{ .name = "heartbeat", .type = OPTIONS_SEC_FRACTION,
 	  .flags = OPTIONS_LIVE, OPTIONS_FIELD(heartbeat_ms),
 	  .min = 100, .max = 3600000, .def = "15", .arg = "SECONDS",
@@ -234,6 +238,24 @@ static const struct options_entry options_entries[] = {
 	  .shown = "the history TTL", .arg = "SECONDS",
 	  .help = "exact: how long a channel stays subscribed after its "
 	  "last stream, so that a client coming back resumes" },
+	{ .name = "presence", .type = OPTIONS_FLAG, .flags = OPTIONS_LIVE,
+	  OPTIONS_FIELD(presence), .def = "no",
+	  .help = "count who has streams open on each channel, in Redis, "
+	  "for FCALL sserelay_presence" },
+	{ .name = "presence-ttl", .type = OPTIONS_SEC,
+	  OPTIONS_FIELD(presence_ttl_s), .min = 3, .max = 3600,
+	  .def = "30", .arg = "SECONDS",
+	  .help = "a dead instance's streams leave the presence answers "
+	  "within this" },
+	{ .name = "presence-events", .type = OPTIONS_FLAG,
+	  OPTIONS_FIELD(presence_events), .def = "no",
+	  .help = "send event: join and event: leave to a channel's streams "
+	  "when someone's first stream opens and her last one closes" },
+	{ .name = "presence-grace", .type = OPTIONS_SEC,
+	  OPTIONS_FIELD(presence_grace_s), .min = 0, .max = 3600,
+	  .def = "5", .arg = "SECONDS",
+	  .help = "how long after her last stream closes someone leaves (a "
+	  "page reload is neither a leave nor a join)" },
 	{ .name = "auth", .type = OPTIONS_CHOICE, OPTIONS_FIELD(auth_jwt),
 	  .choices = options_auths, .def = "none",
 	  .help = "who may open which stream" },
@@ -298,6 +320,11 @@ static const struct options_entry options_entries[] = {
 	  .choices = options_log_levels, .parse = options_parse_log_level,
 	  .def = "info", .arg = "LEVEL",
 	  .help = "error, warn, info or debug" },
+	{ .name = "log-format", .type = OPTIONS_CHOICE,
+	  .flags = OPTIONS_LIVE, OPTIONS_FIELD(log_format),
+	  .choices = options_log_formats, .def = "text",
+	  .help = "text (for people) or json (one object per line, for a "
+	  "log pipeline)" },
 
 	{ .name = "version", .shortopt = 'V', .type = OPTIONS_COMMAND,
 	  .help = "print the version and exit" },
@@ -441,22 +468,6 @@ options_number_text(const struct options_entry *o, long long v, char *buf,
 	snprintf(buf, len, "%lld", v);
 }
 
-int
-options_number(const char *s, long min, long max, long *out)
-{
-	char	*end;
-	long	 v;
-
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* seconds with up to three decimals, e.g. 15 or 0.5, into ms */
 static int
 options_seconds_ms(const char *s, long long min_ms, long long max_ms,
@@ -540,7 +551,7 @@ options_hostport(const char *s, char **hostp, int *portp)
 		host = "127.0.0.1";
 		port = dup;
 	}
-	if (*host == '\0' || options_number(port, 1, 65535, &n) == -1)
+	if (*host == '\0' || util_number(port, 1, 65535, &n) == -1)
 		goto bad;
 	free(*hostp);
 	*hostp = util_strdup(host);
@@ -619,7 +630,7 @@ options_set_number(const struct options_entry *o, struct config *c,
 			*(size_t *)options_field(o, c, sizeof(size_t)) = bytes;
 		break;
 	default:
-		if ((r = options_number(v, (long)o->min, (long)o->max,
+		if ((r = util_number(v, (long)o->min, (long)o->max,
 		    &n)) == 0)
 			options_uint_set(o, c, (unsigned)n);
 		break;
@@ -653,7 +664,7 @@ options_channel_max(const struct options_entry *o, struct config *c,
 {
 	long	 n;
 
-	if (options_number(v, (long)o->min, (long)o->max, &n) == -1)
+	if (util_number(v, (long)o->min, (long)o->max, &n) == -1)
 		return util_err(err, errlen, "%s%sexpected %lld to %lld, "
 		    "got '%s'", o->kind == NULL ? name : "",
 		    o->kind == NULL ? ": " : "", o->min, o->max, v);
@@ -778,9 +789,9 @@ options_set(const struct options_entry *o, struct config *c,
 			    "[IPV6]:PORT or *:PORT, got '%s'", v);
 		return 0;
 	case OPTIONS_REDIS_URL:
-		if (config_redis_url_parse(v, &u, emsg, sizeof(emsg)) == -1)
+		if (redis_url_parse(v, &u, emsg, sizeof(emsg)) == -1)
 			return util_err(err, errlen, "%s", emsg);
-		config_redis_url_free(options_field(o, c, sizeof(u)));
+		redis_url_free(options_field(o, c, sizeof(u)));
 		*(struct redis_url *)options_field(o, c, sizeof(u)) = u;
 		return 0;
 	case OPTIONS_CHANNEL:
@@ -852,7 +863,7 @@ options_free(struct config *c)
 			options_setstr(options_str(o, c), NULL);
 			break;
 		case OPTIONS_REDIS_URL:
-			config_redis_url_free(options_field(o, c,
+			redis_url_free(options_field(o, c,
 			    sizeof(struct redis_url)));
 			break;
 		case OPTIONS_CHANNEL:
@@ -1033,7 +1044,11 @@ options_copy(const struct options_entry *o, struct config *run,
 		return;
 	case OPTIONS_FLAG:
 	case OPTIONS_CHOICE:
-		*options_int(o, run) = *options_int(o, next);
+		/* --presence: the control thread reads it */
+		if (o->atomic)
+			options_uint_set(o, run, options_uint_get(o, next));
+		else
+			*options_int(o, run) = *options_int(o, next);
 		return;
 	case OPTIONS_CHANNEL_MAX:
 		options_copy_maxima(o, options_channels(o, run),

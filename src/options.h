@@ -45,7 +45,7 @@ enum options_type {
 	OPTIONS_LIST,		/* char *, comma-separated; "none" unsets it */
 	OPTIONS_HOSTPORT,	/* HOST:PORT: char * host at .offset, int port
 				   at .offset2 */
-	OPTIONS_REDIS_URL,	/* struct redis_url (config_redis_url_parse) */
+	OPTIONS_REDIS_URL,	/* struct redis_url (redis_url_parse) */
 	OPTIONS_CHANNEL,	/* struct channel_table: a kind's prefix;
 				   NAME PREFIX [MAX], or PREFIX with .kind */
 	OPTIONS_CHANNEL_MAX,	/* struct channel_table: a kind's maximum,
@@ -126,9 +126,5 @@ void	options_number_text(const struct options_entry *o, long long v,
 	    char *buf, size_t len);
 /* 1 for the types that have .min and .max. */
 int	options_is_number(const struct options_entry *o);
-
-/* A whole decimal number (strtol's syntax, no leading blank), min to max:
-   0, or -1. */
-int	options_number(const char *s, long min, long max, long *out);
 
 #endif

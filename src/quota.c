@@ -238,7 +238,7 @@ quota_limit_name(enum quota_limit l)
 enum quota_limit
 quota_acquire(struct quota *l, unsigned max_total, unsigned max_ip,
     unsigned max_user, const char *ip, const char *user,
-    struct quota_hold *h)
+    struct quota_slot *h)
 {
 	struct table_entry	*ei = NULL, *eu = NULL;
 	int			 over;
@@ -263,16 +263,16 @@ quota_acquire(struct quota *l, unsigned max_total, unsigned max_ip,
 	l->total++;
 	h->ip = ei;
 	h->user = eu;
-	h->held = 1;
+	h->taken = 1;
 done:
 	pthread_mutex_unlock(&l->lock);
 	return hit;
 }
 
 void
-quota_release(struct quota *l, struct quota_hold *h)
+quota_release(struct quota *l, struct quota_slot *h)
 {
-	if (!h->held)
+	if (!h->taken)
 		return;
 	pthread_mutex_lock(&l->lock);
 	quota_uncount(&l->ips, h->ip);
@@ -280,5 +280,5 @@ quota_release(struct quota *l, struct quota_hold *h)
 		quota_uncount(&l->users, h->user);
 	l->total--;
 	pthread_mutex_unlock(&l->lock);
-	h->held = 0;
+	h->taken = 0;
 }

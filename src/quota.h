@@ -13,11 +13,12 @@
 
 struct quota;
 
-/* what a stream holds while it is open; give it back with quota_release */
-struct quota_hold {
+/* a stream's place in the limits while it is open; give it back with
+   quota_release */
+struct quota_slot {
 	void	*ip;
 	void	*user;
-	int	 held;
+	int	 taken;
 };
 
 /*
@@ -37,12 +38,12 @@ enum quota_limit {
 
 /*
  * Count a new stream of ip and user (NULL: none) against the limits (0:
- * none).  QUOTA_OK when it fits (hold filled in), else the limit it hit.
+ * none).  QUOTA_OK when it fits (the slot filled in), else the limit it hit.
  */
 enum quota_limit quota_acquire(struct quota *, unsigned max_total,
 		    unsigned max_ip, unsigned max_user, const char *ip,
-		    const char *user, struct quota_hold *);
-void		 quota_release(struct quota *, struct quota_hold *);
+		    const char *user, struct quota_slot *);
+void		 quota_release(struct quota *, struct quota_slot *);
 /* "global", "ip", "user": for logs, metrics and the overload event */
 const char	*quota_limit_name(enum quota_limit);
 /*

@@ -17,17 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answers.h"
 #include "link.h"
 #include "log.h"
 #include "sentinel.h"
 #include "util.h"
 
-#define SENTINEL_MAX		16
 #define SENTINEL_ROUND_PAUSE_MS	500
 #define SENTINEL_WATCH_PAUSE_MS	1000
 
 struct sentinel {
-	struct util_addr	 addrs[SENTINEL_MAX];
+	struct util_addr	 addrs[UTIL_SENTINELS_MAX];
 	size_t			 naddrs;
 	char			*name;
 	char			*password;
@@ -41,7 +41,7 @@ struct sentinel {
 	struct link		*query;
 	size_t			 qi;		/* the sentinel asked */
 	size_t			 tried;		/* in this round */
-	int			 sent;
+	enum link_question	 question;
 	int			 unknown;	/* a sentinel knew no such master */
 	uint64_t		 next_round_ms;
 
@@ -67,7 +67,7 @@ sentinel_new(const char *addrs, const char *name, const char *password,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (util_parse_addrs(addrs, s->addrs, SENTINEL_MAX, &s->naddrs, err,
+	if (util_parse_addrs(addrs, s->addrs, UTIL_SENTINELS_MAX, &s->naddrs, err,
 	    errlen) == -1) {
 		free(s);
 		return NULL;
@@ -128,7 +128,7 @@ sentinel_ask(struct sentinel *s)
 {
 	/* a query link that answered may still wait for its step */
 	link_free(s->query);
-	s->sent = 0;
+	s->question = LINK_TO_ASK;
 	if ((s->query = sentinel_connect(s, s->qi)) == NULL)
 		log_warnx("sentinel: out of memory");
 }
@@ -157,8 +157,9 @@ sentinel_next(struct sentinel *s, uint64_t now_ms)
 		return;
 	}
 	if (s->unknown)
-		log_warnx("sentinel: no sentinel knows a master named '%s'; "
-		    "asking again", s->name);
+		log_kv(LOG_LEVEL_WARN, LOG_FIELDS(LOG_STR("master", s->name)),
+		    "sentinel: no sentinel knows a master named '%s'; asking "
+		    "again", s->name);
 	else
 		log_debug("sentinel: no sentinel answered; asking again");
 	s->tried = 0;
@@ -166,62 +167,56 @@ sentinel_next(struct sentinel *s, uint64_t now_ms)
 	s->next_round_ms = now_ms + SENTINEL_ROUND_PAUSE_MS;
 }
 
-/* "+switch-master NAME OLDIP OLDPORT NEWIP NEWPORT" */
+/* a message on +switch-master: a failover, if it is of our master */
 static void
 sentinel_switch(struct sentinel *s, const char *msg, size_t len)
 {
-	char	 buf[512], name[256], oldip[64], newip[64];
-	int	 oldport, newport;
+	struct answers_switch	 sw;
 
-	if (len >= sizeof(buf))
+	if (answers_switch_master(msg, len, &sw) == -1 ||
+	    strcmp(sw.name, s->name) != 0)
 		return;
-	memcpy(buf, msg, len);
-	buf[len] = '\0';
-	if (sscanf(buf, "%255s %63s %d %63s %d", name, oldip, &oldport, newip,
-	    &newport) != 5 || strcmp(name, s->name) != 0)
-		return;
-	log_info("sentinel: failover of %s: %s:%d -> %s:%d", name, oldip,
-	    oldport, newip, newport);
-	s->ops.switched(s->arg, newip, newport);
+	log_kv(LOG_LEVEL_INFO, LOG_FIELDS(LOG_STR("master", sw.name)),
+	    "sentinel: failover of %s: %s:%d -> %s:%d", sw.name, sw.from,
+	    sw.from_port, sw.to, sw.to_port);
+	s->ops.switched(s->arg, sw.to, sw.to_port);
 }
 
 static void
 sentinel_reply(void *arg, struct link *l, redisReply *r)
 {
-	struct sentinel	*s = arg;
-	char		 host[256];
+	struct sentinel		*s = arg;
+	struct answers_pubsub	 a;
+	char			 host[UTIL_HOST_MAX];
+	int			 port;
 
 	if (l == s->watch) {
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[0]->str, "message") == 0 &&
-		    r->element[2]->type == REDIS_REPLY_STRING)
-			sentinel_switch(s, r->element[2]->str,
-			    r->element[2]->len);
-		else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[0]->str, "subscribe") == 0)
+		if (answers_pubsub(r, &a) == 0 && a.kind == ANSWERS_MESSAGE)
+			sentinel_switch(s, a.payload, a.payload_len);
+		else if (a.kind == ANSWERS_SUBSCRIBED)
 			s->subscribed = 1;
 		freeReplyObject(r);
 		return;
 	}
 	/* the query's one answer: [host, port], or nil */
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    r->element[1]->type == REDIS_REPLY_STRING &&
-	    r->element[0]->len < sizeof(host)) {
-		memcpy(host, r->element[0]->str, r->element[0]->len);
-		host[r->element[0]->len] = '\0';
+	switch (answers_sentinel_master(r, host, sizeof(host), &port)) {
+	case ANSWERS_MASTER_AT:
 		s->asking = 0;
-		s->ops.master(s->arg, host, atoi(r->element[1]->str));
-	} else if (r->type == REDIS_REPLY_NIL) {
+		s->ops.master(s->arg, host, port);
+		break;
+	case ANSWERS_MASTER_UNKNOWN:
 		s->unknown = 1;
-		log_debug("sentinel %s knows no master named '%s'",
-		    link_name(l), s->name);
-	} else
-		log_warnx("sentinel %s: %s", link_name(l),
+		log_kv(LOG_LEVEL_DEBUG, LOG_FIELDS(LOG_STR("sentinel",
+		    link_name(l)), LOG_STR("master", s->name)),
+		    "sentinel %s knows no master named '%s'", link_name(l),
+		    s->name);
+		break;
+	default:
+		log_kv(LOG_LEVEL_WARN, LOG_FIELDS(LOG_STR("sentinel",
+		    link_name(l))), "sentinel %s: %s", link_name(l),
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-	s->sent = 2;		/* answered: the link is done */
+	}
+	s->question = LINK_ANSWERED;	/* the link is done */
 	freeReplyObject(r);
 }
 
@@ -268,17 +263,14 @@ sentinel_query_step(struct sentinel *s, uint64_t now_ms)
 			sentinel_ask(s);
 		return;
 	}
-	link_tick(s->query, now_ms);
-	if (link_state(s->query) == LINK_DEAD) {
+	if (link_ask(s->query, &s->question, 3, argv, lens, now_ms) ==
+	    LINK_DEAD) {
 		log_debug("sentinel %s: %s", link_name(s->query),
 		    link_error(s->query));
 		sentinel_next(s, now_ms);
 		return;
 	}
-	if (link_state(s->query) == LINK_READY && s->sent == 0 &&
-	    link_command(s->query, 3, argv, lens) == 0)
-		s->sent = 1;
-	if (s->sent == 2) {
+	if (s->question == LINK_ANSWERED) {
 		if (s->asking)
 			sentinel_next(s, now_ms);
 		else {
@@ -342,7 +334,7 @@ sentinel_next_ms(const struct sentinel *s, uint64_t now_ms)
 	if (s->query != NULL && (v = link_next_ms(s->query, now_ms)) < at)
 		at = v;
 	if (s->query != NULL && link_state(s->query) == LINK_READY &&
-	    s->sent != 1)
+	    s->question != LINK_ASKED)
 		at = 0;
 	if (s->watch == NULL) {
 		v = s->next_watch_ms > now_ms ? s->next_watch_ms - now_ms : 0;
@@ -357,14 +349,16 @@ int
 sentinel_probe(const char *addrs, const char *name, const char *password,
     unsigned timeout_ms, char *err, size_t errlen)
 {
-	struct util_addr	 a[SENTINEL_MAX];
+	struct util_addr	 a[UTIL_SENTINELS_MAX];
 	struct timeval		 tv;
 	redisContext		*c;
 	redisReply		*r;
 	size_t			 n, i;
-	int			 known = 0, unknown = 0;
+	int			 known = 0, unknown = 0, port;
+	enum answers_master	 m;
+	char			 host[UTIL_HOST_MAX];
 
-	if (util_parse_addrs(addrs, a, SENTINEL_MAX, &n, err, errlen) == -1)
+	if (util_parse_addrs(addrs, a, UTIL_SENTINELS_MAX, &n, err, errlen) == -1)
 		return -1;
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
@@ -384,9 +378,10 @@ sentinel_probe(const char *addrs, const char *name, const char *password,
 			freeReplyObject(r);
 			r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
 			    name);
-			if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+			if (r != NULL && (m = answers_sentinel_master(r, host,
+			    sizeof(host), &port)) == ANSWERS_MASTER_AT)
 				known = 1;
-			else if (r != NULL && r->type == REDIS_REPLY_NIL)
+			else if (r != NULL && m == ANSWERS_MASTER_UNKNOWN)
 				unknown = 1;
 		}
 		freeReplyObject(r);

@@ -17,18 +17,8 @@ struct stats_render_family {
 	const char	*help;
 	const uint64_t	*values;
 	size_t		 first, n;	/* values[first..n) are shown */
-	const char	*(*label_value)(unsigned);
+	const char *const *label_value;	/* n of them */
 };
-
-/* the owners' name functions take their own enums */
-#define STATS_NAMER(f, key, name, label, first, n, namer, help)	\
-static const char *							\
-stats_render_##f(unsigned i)						\
-{									\
-	return namer(i);						\
-}
-STATS_FAMILIES(STATS_NAMER)
-#undef STATS_NAMER
 
 static size_t
 stats_render_families(const struct stats_snapshot *s,
@@ -36,9 +26,9 @@ stats_render_families(const struct stats_snapshot *s,
 {
 	size_t	 k = 0;
 
-#define STATS_FAMILY(f, key, name, label, first, n, namer, help)	\
+#define STATS_FAMILY(f, key, name, label, first, n, help)		\
 	fam[k++] = (struct stats_render_family){ key, name, label, help, \
-	    s->f, first, n, stats_render_##f };
+	    s->f, first, n, s->labels->f };
 	STATS_FAMILIES(STATS_FAMILY)
 #undef STATS_FAMILY
 	return k;
@@ -52,11 +42,12 @@ stats_render_json(struct sbuf *b, const struct stats_snapshot *s)
 	int			 r = 0;
 
 	r |= sbuf_printf(b, "{\"status\":\"%s\",\"redis\":\"%s\","
-	    "\"uptime_s\":%llu,\"version\":\"%s\"", s->redis_up ? "ok" :
-	    "degraded", s->redis_up ? "up" : "down",
+	    "\"redis_since_s\":%llu,\"uptime_s\":%llu,\"version\":\"%s\"",
+	    s->redis_up ? "ok" : "degraded", s->redis_up ? "up" : "down",
+	    (unsigned long long)s->redis_since_s,
 	    (unsigned long long)s->uptime_s, s->version);
-#define STATS_JSON(f, type, key, name, help)				\
-	if (key != NULL)						\
+#define STATS_JSON(f, type, group, key, name, help)			\
+	if (key != NULL && (s->groups & STATS_GROUP(group)))		\
 		r |= sbuf_printf(b, ",\"%s\":%llu", (const char *)key,	\
 		    (unsigned long long)s->f);
 	STATS_FIELDS(STATS_JSON)
@@ -66,7 +57,7 @@ stats_render_json(struct sbuf *b, const struct stats_snapshot *s)
 		r |= sbuf_printf(b, ",\"%s\":{", fam[k].key);
 		for (i = fam[k].first; i < fam[k].n; i++)
 			r |= sbuf_printf(b, "%s\"%s\":%llu", i == fam[k].first ?
-			    "" : ",", fam[k].label_value((unsigned)i),
+			    "" : ",", fam[k].label_value[i],
 			    (unsigned long long)fam[k].values[i]);
 		r |= sbuf_addstr(b, "}");
 	}
@@ -83,8 +74,8 @@ stats_render_prometheus(struct sbuf *b, const struct stats_snapshot *s)
 	size_t			 nfam, i, k;
 	int			 r = 0;
 
-#define STATS_PROM(f, type, key, name, help)				\
-	if (name != NULL)						\
+#define STATS_PROM(f, type, group, key, name, help)			\
+	if (name != NULL && (s->groups & STATS_GROUP(group)))		\
 		r |= sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", \
 		    (const char *)name, help, (const char *)name,	\
 		    types[type], (const char *)name,			\
@@ -98,7 +89,7 @@ stats_render_prometheus(struct sbuf *b, const struct stats_snapshot *s)
 		for (i = fam[k].first; i < fam[k].n; i++)
 			r |= sbuf_printf(b, "%s{%s=\"%s\"} %llu\n",
 			    fam[k].name, fam[k].label,
-			    fam[k].label_value((unsigned)i),
+			    fam[k].label_value[i],
 			    (unsigned long long)fam[k].values[i]);
 	}
 	r |= sbuf_addstr(b, "# HELP sserelay_delivery_seconds Time from "

@@ -1,17 +1,18 @@
 /*
- * stream.c - one /events response: ring of frames, suspend/resume state.
- * Thread and lock rules are in stream.h.
+ * stream.c - one /events response: its ring of frames, what is queued to
+ * it and when its writer must be told.  Thread and lock rules are in
+ * stream.h; what its writer takes out of it is stream_out.c's, the
+ * --history redis recovery stream_recover.c's.
  */
 #include "autoconf.h"
 
+#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "frame.h"
 #include "log.h"
-#include "stats.h"
 #include "stream.h"
-#include "util.h"
+#include "stream_int.h"
 
 struct stream *
 stream_new(size_t ring_cap, size_t maxsubs, int positions)
@@ -22,29 +23,29 @@ stream_new(size_t ring_cap, size_t maxsubs, int positions)
 	    NULL)
 		return NULL;
 	s->maxsubs = maxsubs;
+	s->fd = -1;
+	heap_node_init(&s->timer);
 	if (ring_init(&s->ring, ring_cap) == -1) {
 		free(s);
 		return NULL;
 	}
 	if (positions && ((s->pos = calloc(maxsubs > 0 ? maxsubs : 1,
-	    sizeof(*s->pos))) == NULL || (s->idline =
+	    sizeof(*s->pos))) == NULL || (s->qpos = calloc(maxsubs > 0 ?
+	    maxsubs : 1, sizeof(*s->qpos))) == NULL || (s->idline =
 	    malloc(POSITION_ID_MAX(maxsubs) + 5)) == NULL ||
-	    ring_init(&s->holdq, ring_cap) == -1)) {
-		free(s->pos);
-		free(s->idline);
-		ring_free(&s->ring);
-		free(s);
-		return NULL;
-	}
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
-		ring_free(&s->ring);
-		ring_free(&s->holdq);
-		free(s->pos);
-		free(s->idline);
-		free(s);
-		return NULL;
-	}
+	    ring_init(&s->aside, ring_cap) == -1))
+		goto bad;
+	if (pthread_mutex_init(&s->lock, NULL) != 0)
+		goto bad;
 	return s;
+bad:
+	ring_free(&s->ring);
+	ring_free(&s->aside);
+	free(s->pos);
+	free(s->qpos);
+	free(s->idline);
+	free(s);
+	return NULL;
 }
 
 void
@@ -55,13 +56,67 @@ stream_free(struct stream *s)
 	if (s->registered)
 		fatalx("stream_free: stream still registered in the hub");
 	ring_free(&s->ring);
-	ring_free(&s->holdq);
+	ring_free(&s->aside);
 	frame_unref(s->cur);
 	frame_unref(s->final);
 	pthread_mutex_destroy(&s->lock);
 	free(s->pos);
+	free(s->qpos);
 	free(s->idline);
 	free(s);
+}
+
+void
+stream_set_head(struct stream *s, struct frame *head)
+{
+	frame_unref(s->cur);
+	s->cur = frame_ref(head);
+	s->curoff = 0;
+	s->cur_raw = 1;
+	s->idlen = 0;
+}
+
+/* with s->lock held: 1 if the writer must be told (and now it is due) */
+int
+stream_want_wake(struct stream *s)
+{
+	if (!s->attached || s->awaiting || s->woken)
+		return 0;
+	s->woken = 1;
+	return 1;
+}
+
+/*
+ * With s->lock held: f to the ring, unless it is a durable message at or
+ * before the channel's queued position (a duplicate: a replay and what
+ * came live meanwhile overlap), or a position set, which moves it.
+ */
+enum stream_push_result
+stream_queue(struct stream *s, struct frame *f)
+{
+	struct position	*q;
+	int		 c;
+
+	if (s->qpos != NULL && (f->stamp == FRAME_STAMP_MESSAGE ||
+	    f->stamp == FRAME_STAMP_SET) && (c = stream_channel(s, f)) != -1) {
+		q = &s->qpos[c];
+		if (f->stamp == FRAME_STAMP_MESSAGE && q->known &&
+		    q->epoch == f->epoch && f->offset <= q->offset)
+			return STREAM_PUSH_DUPLICATE;
+		q->epoch = f->epoch;
+		q->offset = f->offset;
+		q->known = 1;
+	}
+	if (ring_push(&s->ring, f) == -1) {
+		s->closing = 1;
+		s->overflowed = 1;
+		log_kv(LOG_LEVEL_DEBUG, LOG_FIELDS(LOG_NUM("stream", s->id),
+		    LOG_STR("reason", "slow")),
+		    "stream closed: %zu events queued and not read",
+		    s->ring.cap);
+		return STREAM_PUSH_OVERFLOW;
+	}
+	return STREAM_PUSH_QUEUED;
 }
 
 enum stream_push_result
@@ -73,22 +128,17 @@ stream_push(struct stream *s, struct frame *f)
 	if (s->closing)
 		r = STREAM_PUSH_CLOSED;
 	else if (s->recovering) {
-		/* kept aside, as bounded as the ring */
-		if (ring_push(&s->holdq, f) == -1) {
+		/* kept aside, as bounded as the ring (the duplicates are
+		   dropped as it is let out) */
+		if (ring_push(&s->aside, f) == -1) {
 			s->closing = 1;
 			s->overflowed = 1;
 			r = STREAM_PUSH_OVERFLOW;
 		} else
 			r = STREAM_PUSH_QUEUED;
-	} else if (ring_push(&s->ring, f) == -1) {
-		s->closing = 1;
-		s->overflowed = 1;
-		r = STREAM_PUSH_OVERFLOW;
-		log_debug("stream closed: %zu events queued and not read",
-		    s->ring.cap);
-	} else
-		r = s->suspended && !s->held ? STREAM_PUSH_WAKE :
-		    STREAM_PUSH_QUEUED;
+	} else if ((r = stream_queue(s, f)) == STREAM_PUSH_QUEUED &&
+	    stream_want_wake(s))
+		r = STREAM_PUSH_WAKE;
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -125,215 +175,75 @@ stream_close(struct stream *s, struct frame *final)
 	s->closing = 1;
 	if (s->final == NULL && final != NULL)
 		s->final = frame_ref(final);
-	wake = s->suspended && !s->held;
+	/*
+	 * Even with a wake outstanding: a writer waiting for room in the
+	 * socket must learn that the stream now has only a drain's time.
+	 */
+	wake = s->attached && !s->awaiting;
+	s->woken |= wake;
 	pthread_mutex_unlock(&s->lock);
 	return wake;
+}
+
+int
+stream_closing(struct stream *s)
+{
+	int	 closing;
+
+	pthread_mutex_lock(&s->lock);
+	closing = s->closing;
+	pthread_mutex_unlock(&s->lock);
+	return closing;
 }
 
 void
 stream_wake(struct stream *s)
 {
-	pthread_mutex_lock(&s->lock);
-	/* a held response waits for stream_release, whatever is queued */
-	if (s->suspended && !s->held) {
-		s->suspended = 0;
-		if (s->resume != NULL)
-			s->resume(s);
-	}
-	pthread_mutex_unlock(&s->lock);
+	if (s->wakeup != NULL)
+		s->wakeup(s);
 }
 
-int
-stream_hold(struct stream *s)
+void
+stream_await(struct stream *s)
 {
-	int	 held;
-
 	pthread_mutex_lock(&s->lock);
-	if ((held = s->held) != 0) {
-		s->suspended = 1;
-		if (s->suspend != NULL)
-			s->suspend(s);
-	}
+	s->awaiting = 1;
 	pthread_mutex_unlock(&s->lock);
-	return held;
 }
 
 int
-stream_release(struct stream *s)
+stream_await_end(struct stream *s)
 {
 	int	 wake;
 
 	pthread_mutex_lock(&s->lock);
-	s->held = 0;
-	wake = s->suspended;
+	s->awaiting = 0;
+	wake = stream_want_wake(s);
 	pthread_mutex_unlock(&s->lock);
 	return wake;
-}
-
-int
-stream_channel(const struct stream *s, const struct frame *f)
-{
-	size_t	 i;
-
-	for (i = 0; i < s->nsubs; i++)
-		if ((const void *)s->subs[i].channel == f->chan)
-			return (int)i;
-	return -1;
-}
-
-/* the id line a frame is written after, from the stream's positions */
-static void
-stream_stamp(struct stream *s, const struct frame *f)
-{
-	int	 i;
-
-	s->idlen = s->idoff = 0;
-	if (f->stamp == FRAME_STAMP_NONE || s->pos == NULL)
-		return;
-	if (f->stamp == FRAME_STAMP_MESSAGE && (i = stream_channel(s, f)) !=
-	    -1) {
-		s->pos[i].epoch = f->epoch;
-		s->pos[i].offset = f->offset;
-		s->pos[i].known = 1;
-	}
-	memcpy(s->idline, "id: ", 4);
-	s->idlen = 4 + position_encode(s->idline + 4,
-	    POSITION_ID_MAX(s->maxsubs), s->fp, s->pos, s->nsubs);
-	s->idline[s->idlen++] = '\n';
 }
 
 void
-stream_recovering(struct stream *s)
+stream_attach(struct stream *s, int on)
 {
 	pthread_mutex_lock(&s->lock);
-	s->recovering = 1;
+	s->attached = on;
+	if (on)
+		s->woken = 1;	/* the writer looks at it now */
+	else
+		s->closing = 1;
 	pthread_mutex_unlock(&s->lock);
 }
 
 int
-stream_recovered(struct stream *s, const struct position *start,
-    const struct position *seen, int open, struct frame *reset,
-    struct frame **replay, size_t nreplay)
+stream_ping(struct stream *s, struct frame *ping)
 {
-	struct frame	*f;
-	size_t		 i, need;
-	int		 c, wake;
+	int	 queued = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nsubs; i++)
-		s->pos[i] = start[i];
-	if (open) {
-		/* a message kept aside was sent after the client came */
-		for (i = 0; i < ring_count(&s->holdq); i++) {
-			f = s->holdq.slot[(s->holdq.head + i) % s->holdq.size];
-			if (f->stamp != FRAME_STAMP_MESSAGE ||
-			    (c = stream_channel(s, f)) == -1 ||
-			    s->pos[c].offset < f->offset ||
-			    s->pos[c].epoch != f->epoch)
-				continue;
-			s->pos[c].offset = f->offset > 0 ? f->offset - 1 : 0;
-		}
-	}
-	/*
-	 * All of it, whatever the ring size, and the ring size again after
-	 * it: the client has not read any of it yet, and what comes live
-	 * meanwhile must find the room any stream has.  (With only what was
-	 * left, a client reading at full speed was closed as too slow by
-	 * the few messages that came before its worker got to a long
-	 * replay.)
-	 */
-	need = ring_count(&s->ring) + nreplay + ring_count(&s->holdq) + 1;
-	s->ring.cap += need;
-	if (reset != NULL && ring_push(&s->ring, reset) == -1)
-		goto nomem;
-	for (i = 0; i < nreplay; i++)
-		if (ring_push(&s->ring, replay[i]) == -1)
-			goto nomem;
-	while ((f = ring_pop(&s->holdq)) != NULL) {
-		c = f->stamp == FRAME_STAMP_MESSAGE ? stream_channel(s, f) : -1;
-		if (!open && c != -1 && seen[c].known &&
-		    f->epoch == seen[c].epoch && f->offset <= seen[c].offset) {
-			frame_unref(f);		/* replayed already */
-			continue;
-		}
-		if (ring_push(&s->ring, f) == -1) {
-			frame_unref(f);
-			goto nomem;
-		}
-		frame_unref(f);
-	}
-	s->recovering = 0;
-	wake = s->suspended && !s->held;
+	if (!s->closing && !s->awaiting && s->cur == NULL &&
+	    ring_count(&s->ring) == 0 && ring_push(&s->ring, ping) == 0)
+		queued = 1;
 	pthread_mutex_unlock(&s->lock);
-	return wake;
-nomem:
-	/* the client must not think it has everything: end, it comes back */
-	s->recovering = 0;
-	s->closing = 1;
-	s->overflowed = 1;
-	wake = s->suspended && !s->held;
-	pthread_mutex_unlock(&s->lock);
-	log_warnx("out of memory replaying to a stream: closing it");
-	return wake;
-}
-
-ssize_t
-stream_read(struct stream *s, char *buf, size_t max)
-{
-	size_t	 n = 0, take;
-
-	pthread_mutex_lock(&s->lock);
-	if (s->suspended)
-		fatalx("stream_read on a suspended stream");
-	while (n < max) {
-		if (s->cur == NULL) {
-			s->cur = ring_pop(&s->ring);
-			if (s->cur == NULL && s->closing) {
-				s->cur = s->final;
-				s->final = NULL;
-			}
-			if (s->cur == NULL)
-				break;
-			s->off = 0;
-			stream_stamp(s, s->cur);
-		}
-		if (s->idoff < s->idlen) {
-			take = s->idlen - s->idoff;
-			if (take > max - n)
-				take = max - n;
-			memcpy(buf + n, s->idline + s->idoff, take);
-			n += take;
-			s->idoff += take;
-			continue;
-		}
-		take = s->cur->len - s->off;
-		if (take > max - n)
-			take = max - n;
-		memcpy(buf + n, s->cur->data + s->off, take);
-		n += take;
-		s->off += take;
-		if (s->off == s->cur->len) {
-			if (s->cur->message)
-				stats_delivered(util_now_us() -
-				    s->cur->recv_us,
-				    s->cur->recv_us >= s->opened_us);
-			frame_unref(s->cur);
-			s->cur = NULL;
-		}
-	}
-	if (n > 0) {
-		pthread_mutex_unlock(&s->lock);
-		stats_written(n);
-		return (ssize_t)n;
-	}
-	if (s->closing) {
-		pthread_mutex_unlock(&s->lock);
-		return -1;
-	}
-	/* nothing queued: suspend in the same call that returns 0 */
-	s->suspended = 1;
-	if (s->suspend != NULL)
-		s->suspend(s);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
+	return queued;
 }

@@ -26,7 +26,15 @@ table_hash(const char *p, size_t len)
 int
 table_init(struct table *t)
 {
-	t->nbuckets = TABLE_INITIAL;
+	return table_init_size(t, TABLE_INITIAL);
+}
+
+int
+table_init_size(struct table *t, size_t nbuckets)
+{
+	/* a power of two: the bucket is the hash's low bits */
+	for (t->nbuckets = 1; t->nbuckets < nbuckets; t->nbuckets *= 2)
+		;
 	t->count = 0;
 	if ((t->bucket = calloc(t->nbuckets, sizeof(*t->bucket))) == NULL)
 		return -1;

@@ -24,7 +24,9 @@ struct table {
 	size_t			  count;
 };
 
-int		 table_init(struct table *);
+int		 table_init(struct table *);	/* 1024 buckets */
+/* at least nbuckets buckets (rounded up to a power of two); it grows */
+int		 table_init_size(struct table *, size_t nbuckets);
 /* the entries must have been removed (their values are not freed) */
 void		 table_free(struct table *);
 struct table_entry *table_find(const struct table *, const char *, size_t);

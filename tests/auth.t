@@ -246,8 +246,13 @@ def publish_check(r, s, tag, channels):
     finally:
         c.close()
     s.wait(lambda: len(harness.message_events(s)) >= len(want), 10)
-    s.read_for(0.1)
+    # nothing more: a marker on one of them comes after anything else
+    c = r.client()
+    marker = s.settle(c.publish, channels[0])
+    c.close()
     got = [event_payload(e) for e in harness.message_events(s)]
+    if marker is None:
+        return False, "the marker published after them did not arrive"
     return got == want, "got %r, want %r" % (got[:10], want)
 
 
@@ -791,7 +796,14 @@ def prop(r, f256, secret256):
     harness.pump(streams, lambda: all(
         len(harness.message_events(s)) >= len(want[id(s)])
         for s in streams), 20)
-    harness.pump(streams, lambda: False, 0.5)   # anything extra?
+    # anything extra?  A marker on each stream's user channel comes after it
+    c = r.client()
+    markers = harness.settle(streams, c.publish,
+                             {id(s): "user:" + s.user for s in streams})
+    c.close()
+    t.ok(all(markers), "property: a marker published after the messages "
+         "reaches every stream (%d of %d)" % (sum(map(bool, markers)),
+                                              len(streams)))
     wrong, foreign = [], []
     for s in streams:
         got = [event_payload(e) for e in harness.message_events(s)]

@@ -16,6 +16,14 @@
 #   sserelay_publish on channels of every primary; a client moved from one
 #   instance to another resumes exactly; after a primary's failover the
 #   history is on its replica and resumes stay exact;
+# - presence and revocation (issue 22): two instances with --presence
+#   --presence-events; a user channel on every primary and an upload
+#   channel: FCALL sserelay_presence (sent to the channel's primary)
+#   answers who is there, through both instances, and a watcher gets the
+#   join (SPUBLISHed in the channel's slot); FCALL sserelay_revoke on a
+#   channel of every primary answers 2 (both instances subscribed on
+#   every primary), ends the streams with event: revoked, and new ones on
+#   either instance are refused with 403;
 # - bad input: a seed that is no cluster node is a startup error (exit 1);
 #   unreachable seeds are logged and retried, never a crash.
 import subprocess
@@ -260,6 +268,63 @@ def bad_input(cl):
     d.stop()
 
 
+def control(cl):
+    cc = topology.ClusterClient(cl.seeds())
+    extra = ["--presence", "--presence-events", "--presence-ttl", "3",
+             "--presence-grace", "1"]
+    a = daemon(cl, "ctl-a", extra)
+    b = daemon(cl, "ctl-b", extra)
+    prims = cl.primaries()
+    users = [cl.channel_on(p, "user:pr")[len("user:"):] for p in prims]
+    up = cl.channel_on(prims[0], "upload:pw")[len("upload:"):]
+    watcher = b.stream("/events?upload=%s" % up)
+    t.ok(watcher.wait_opened(15), "a watcher on upload:%s" % up)
+    ss = [(a if i % 2 == 0 else b).stream("/events?user=%s&upload=%s" %
+                                          (u, up))
+          for i, u in enumerate(users)]
+    t.ok(all(s.wait_opened(15) for s in ss),
+         "a stream on a user channel of each primary, on both instances")
+
+    def presence(ch):
+        r = cc.cmd("FCALL", "sserelay_presence", "1", ch, key=ch)
+        return {r[i].decode(): int(r[i + 1]) for i in range(0, len(r), 2)}
+    want = dict({u: 1 for u in users}, **{"": 1})
+    t.ok(harness.wait_for(lambda: presence("upload:" + up) == want, 10,
+                          0.05),
+         "sserelay_presence on upload:%s: everyone, through both "
+         "instances" % up, presence("upload:" + up))
+    t.ok(all(presence("user:" + u) == {u: 1} for u in users),
+         "sserelay_presence on each user channel, on its own primary")
+    t.eq(cc.cmd("FCALL", "sserelay_presence_count", "1", "upload:" + up,
+                key="upload:" + up), [len(users), len(users) + 1],
+         "sserelay_presence_count: [people, streams]")
+    watcher.wait(lambda: len([e for e in watcher.events
+                              if e.event == "join"]) >= len(users), 10)
+    t.eq(sorted(e.json()["user"] for e in watcher.events
+                if e.event == "join"), sorted(users),
+         "the watcher got a join for each, SPUBLISHed in the slot")
+
+    got = [cc.cmd("FCALL", "sserelay_revoke", "1", "user:" + u, "60",
+                  key="user:" + u) for u in users]
+    t.eq(got, [2] * len(users),
+         "sserelay_revoke on a channel of each primary answers 2")
+    for s, u in zip(ss, users):
+        s.wait(lambda: s.eof, 10)
+        ev = [e for e in s.events if e.event == "revoked"]
+        t.ok(len(ev) == 1 and ev[0].data == "user:" + u and s.eof,
+             "user:%s: event: revoked, then the end" % u)
+    for d in (a, b):
+        for u in users:
+            r = d.stream("/events?user=%s" % u)
+            r.wait(lambda: r.status is not None, 10)
+            t.eq(r.status, 403, "%s refuses user:%s" % (d.name, u))
+            r.close()
+    watcher.close()
+    a.stop()
+    b.stop()
+    cc.close()
+
+
 def main():
     cl = topology.Cluster(t)
     bad_input(cl)
@@ -273,6 +338,7 @@ def main():
     classic(cl)
     cc.close()
     durable(cl)
+    control(cl)
 
 
 t.run(main)

@@ -397,6 +397,31 @@ def main():
                        "--max-uploads", "16")
     t.ok(rc == 0, "a flag replaces the file's value before it is checked")
 
+    # address lists: -t reads them with the parser the daemon starts with,
+    # and the message names the entry at fault
+    for flag, value, names in (
+            ("--redis-cluster", "a:b,,:7000", "'a:b'"),
+            ("--redis-cluster", "h:7000,,h:7001", "entry 2 is empty"),
+            ("--redis-cluster", "h:7000,:7001", "':7001'"),
+            ("--redis-cluster", "h:7000,", "entry 2 is empty"),
+            ("--redis-sentinel", "s:26379,s:0", "'s:0'"),
+            ("--redis-sentinel", "s:26379,s", "'s'")):
+        more = (["--redis-sentinel-master", "m"]
+                if flag == "--redis-sentinel" else [])
+        rc, out, err = run("-t", "-c", good, flag, value, *more)
+        t.ok(rc == 1 and out == "" and flag in err and names in err,
+             "-t %s '%s': exit 1 naming %s" % (flag, value, names),
+             "rc %r err %r" % (rc, err))
+    rc, out, err = run("-t", "-c", good, "--redis-cluster",
+                       "h:7000, [::1]:7001", "--redis", "redis://x:6379")
+    t.ok(rc == 0 and out == "configuration OK\n",
+         "-t --redis-cluster with a good list: configuration OK",
+         "rc %r err %r" % (rc, err))
+    rc, out, err = run("-t", "-c", write("cluster.conf",
+                                         "redis-cluster a:1,,b:2\n"))
+    t.ok(rc == 1 and "redis-cluster" in err and "entry 2 is empty" in err,
+         "-t: a bad list in the file is said the same way", err)
+
     # --------------------------------------------------------- a real daemon
     r = t.redis()
     d = file_daemon(r, ["retry 1234", "heartbeat 10"],

@@ -303,7 +303,9 @@ def main():
     rc, listing = run(["dpkg", "-L", PKG])
     files = sorted(p for p in listing.splitlines()
                    if p.startswith("/") and not os.path.isdir(p))
-    examples = sorted(os.listdir(os.path.join(SRCDIR, "examples")))
+    top = os.path.join(SRCDIR, "examples")
+    examples = sorted(os.path.relpath(os.path.join(d, f), top)
+                      for d, _, fs in os.walk(top) for f in fs)
     want = sorted([BIN, CONF, UNIT,
                    "/usr/share/man/man8/sserelay.8.gz",
                    "/usr/share/man/man5/sserelay.conf.5.gz",

@@ -16,7 +16,9 @@
 // dismissed; it is not logged as a notification. A page with an invalid id
 // shows closed. A daemon with --max-streams 1, its one stream taken: the page
 // shows the server busy (event: overload) and that the browser will retry,
-// and once the stream is free it is open without the notice.
+// and once the stream is free it is open without the notice. With
+// --presence --presence-events, alice's page shows who is watching her
+// upload: bob when his page opens, and no longer once it has closed.
 //
 // Needs SSERELAY_JS_MODULES (tests/js/install.sh: playwright-core, redis),
 // Chromium (CHROMIUM, default /usr/bin/chromium), redis-cli, and
@@ -323,6 +325,30 @@ h.run(async () => {
   ok(pct, 'and its events arrive (u7 at 70 %)');
   is(page2.pageErrors, [], 'no JavaScript errors on the busy page');
   await page2.close();
+
+  // ---- presence: who is watching this upload ----
+  const pres = await h.startDaemon({ redisUrl: redis.url,
+    args: ['--demo', '--heartbeat', '0.5', '--presence', '--presence-events', '--presence-grace', '1'] });
+  const pa = await h.openPage(context, { first: false });
+  await pa.goto(`${pres.base}/?user=alice&upload=u3`, { timeout: 15000 });
+  const watchers = () => pa.evaluate(() => {
+    const li = document.querySelector('#watching [data-upload="u3"]');
+    return li ? li.dataset.who : '';
+  });
+  await h.waitFor(async () => (await watchers()) === 'alice', 'alice watching u3 on her own page', 10000)
+    .catch((e) => diag(e.message));
+  const pb = await h.openPage(context, { first: false });
+  await pb.goto(`${pres.base}/?user=bob&upload=u3`, { timeout: 15000 });
+  const both = await h.waitFor(async () => { const w = await watchers(); return w === 'alice,bob' ? w : null; },
+    'bob joins u3', 10000).catch(async (e) => { diag(e.message); return watchers(); });
+  is(both, 'alice,bob', 'the page shows who is watching u3: alice and bob');
+  await pb.close();
+  const one = await h.waitFor(async () => { const w = await watchers(); return w === 'alice' ? w : null; },
+    'bob leaves u3', 10000).catch(async (e) => { diag(e.message); return watchers(); });
+  is(one, 'alice', 'bob closed his page: after the grace only alice is watching');
+  is(pa.pageErrors, [], 'no JavaScript errors on the presence page');
+  await pa.close();
+  await h.stopDaemonChecked(pres, 'presence daemon');
 
   is(pageErrors, [], 'no JavaScript errors on the page');
   if (pageErrors.length || consoleLines.length) diag(`page console:\n${consoleLines.join('\n')}`);

@@ -9,7 +9,7 @@
 # exactly those sserelay.conf.5 marks live and sserelay.8 lists under
 # SIGHUP.  --help is generated from the option table (src/options.c), so
 # that table is what is checked here.  Read from the sources, so that a
-# new one cannot go undocumented: every reset reason (src/hub.c
+# new one cannot go undocumented: every reset reason (src/hub_history.c
 # hub_reset_names) is in man/sserelay.8 and README.md, every /healthz
 # field and /metrics name (the rows of src/stats.h, the one list both are
 # rendered from) in man/sserelay.8.  TAP output.  Needs SSERELAY (the
@@ -22,7 +22,7 @@ man=$srcdir/../man/sserelay.8
 conf=$srcdir/../man/sserelay.conf.5
 readme=$srcdir/../README.md
 example_conf=$srcdir/../examples/sserelay.conf
-hub_c=$srcdir/../src/hub.c
+hub_c=$srcdir/../src/hub_history.c
 stats_h=$srcdir/../src/stats.h
 relay=${SSERELAY:-}
 
@@ -126,9 +126,9 @@ mapfile -t reasons < <(awk '/hub_reset_names\[[^]]*\] *= *\{/ { on = 1 }
 	on { print } on && /\};/ { exit }' "$hub_c" 2>/dev/null |
 	grep -oE '"[a-z][a-z0-9-]*"' | tr -d '"')
 if ((${#reasons[@]} >= 5)); then
-	ok "src/hub.c hub_reset_names has ${#reasons[@]} reasons"
+	ok "src/hub_history.c hub_reset_names has ${#reasons[@]} reasons"
 else
-	not_ok "src/hub.c hub_reset_names has reasons (found ${#reasons[@]} in $hub_c)"
+	not_ok "src/hub_history.c hub_reset_names has reasons (found ${#reasons[@]} in $hub_c)"
 fi
 for r in "${reasons[@]}"; do
 	if grep -qE -- "(^|[^a-z0-9-])${r}([^a-z0-9-]|\$)" "$man" 2>/dev/null; then
@@ -144,13 +144,13 @@ for r in "${reasons[@]}"; do
 done
 
 # The /healthz fields and /metrics names: the rows of STATS_FIELDS and
-# STATS_FAMILIES in src/stats.h ("X(field, TYPE, "key", "name", ..." and
-# "X(field, "key", "name", ..."), the list both renderers walk, and the
-# four fields every /healthz answer starts with.
+# STATS_FAMILIES in src/stats.h ("X(field, TYPE, GROUP, "key", "name", ..."
+# and "X(field, "key", "name", ..."), the list both renderers walk, and the
+# five fields every /healthz answer starts with.
 rows=$(awk '/^#define STATS_(FIELDS|FAMILIES)\(X\)/ { on = 1 }
 	on { print } on && !/\\$/ { on = 0 }' "$stats_h" 2>/dev/null | tr -d '\n\t\\')
-mapfile -t fields < <({ printf '%s\n' status redis uptime_s version
-	grep -oE 'X\([a-z_]+, (STATS_[A-Z]+, )?"[a-z_]+"' <<<"$rows" |
+mapfile -t fields < <({ printf '%s\n' status redis redis_since_s uptime_s version
+	grep -oE 'X\([a-z_]+, (STATS_[A-Z]+, )*"[a-z_]+"' <<<"$rows" |
 	sed -E 's/.*"([a-z_]+)"$/\1/'; } | sort -u)
 mapfile -t names < <(grep -oE '"sserelay_[a-z_]+"' <<<"$rows" | tr -d '"' | sort -u)
 if ((${#fields[@]} >= 20 && ${#names[@]} >= 15)); then

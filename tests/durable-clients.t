@@ -239,8 +239,20 @@ async function scenario(client, redis) {
   const landed = [];
   const during = [];  // whether the publisher was still running at each move
   const waits = [];
+  let prevN = 0;
+  let ticks = 0;
   while (landed.length < MOVES) {
-    const want = (landed.length + 1) * STEP;
+    // each move carries something new, so that each reconnection sends a
+    // later Last-Event-ID: once the publisher is done (a loaded box can
+    // have the client behind the moves), one more message per channel
+    if (pubDone) {
+      for (const ch of chans) {
+        await redis.client.command('FCALL', 'sserelay_publish', '1', ch, `tick${ticks}`);
+        sent[ch].push(`tick${ticks}`);
+      }
+      ticks++;
+    }
+    const want = Math.max((landed.length + 1) * STEP, prevN + 1);
     sum = await h.waitFor(async () => { const s = await drv.summary(); return s.n >= want ? s : null; },
       `${label}: ${want} messages received (move ${landed.length + 1})`, 30000, 10);
     st = await h.waitFor(async () => {
@@ -250,6 +262,7 @@ async function scenario(client, redis) {
     on = servers.find((s) => scur(st, s) > 0);
     const other = servers.find((s) => s !== on);
     during.push(!pubDone);
+    prevN = sum.n;
     const tm = Date.now();
     // new streams go to the other one (once HAProxy has it UP), the
     // current one is cut as a deploy or a crash would cut it
@@ -288,7 +301,7 @@ async function scenario(client, redis) {
     await redis.client.command('FCALL', 'sserelay_publish', '1', ch, 'end');
     sent[ch].push('end');
   }
-  const n = TOTAL + chans.length;
+  const n = TOTAL + chans.length * (ticks + 1);
   await h.waitFor(async () => (await drv.summary()).n >= n, `${label}: ${n} messages`, 30000, 20)
     .catch((e) => diag(e.message));
   sum = await drv.summary();

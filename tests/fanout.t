@@ -60,8 +60,14 @@ def main():
            % (len(channels), len(items), total))
     harness.pump(streams, lambda: sum(len(s.events) for s in streams) >= total,
                  timeout=45)
-    # Linger briefly to catch duplicates.
-    harness.pump(streams, lambda: False, timeout=0.3)
+    # Duplicates would come before a marker published after everything:
+    # one on each stream's user channel.
+    markers = harness.settle(streams, pub.publish,
+                             {id(s): cs[0] for s, (_, cs) in zip(streams,
+                                                                 subs)}, 30)
+    t.ok(all(markers), "a marker published after the messages reaches "
+         "every stream (%d of %d)" % (sum(map(bool, markers)),
+                                      len(streams)))
 
     lost = dup = disorder = badenv = badid = 0
     first_bad = []

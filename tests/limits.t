@@ -332,15 +332,8 @@ def main():
         t.ok(False, "cannot bind a socket to %s (needed as a second client "
              "address)" % OTHER_IP)
         return
-    r = t.redis()
-    for part in (global_limit, per_ip_limit, per_user_limit, trusted_proxy,
-                 sighup):
-        try:
-            part(r)
-        except Exception:
-            import traceback
-            t.ok(False, "%s ran without an exception" % part.__name__,
-                 traceback.format_exc())
+    t.parts(t.redis(), (global_limit, per_ip_limit, per_user_limit,
+                        trusted_proxy, sighup))
 
 
 t.run(main)

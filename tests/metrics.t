@@ -359,16 +359,8 @@ def metrics_listen(r):
 
 
 def main():
-    r = t.redis()
-    for part in (main_daemon, slow_daemon, auth_daemon, metrics_listen):
-        try:
-            part(r)
-        except Exception:
-            import traceback
-            t.ok(False, "%s ran without an exception" % part.__name__,
-                 traceback.format_exc())
-        if not r.running():
-            r.start()
+    t.parts(t.redis(), (main_daemon, slow_daemon, auth_daemon,
+                        metrics_listen))
 
 
 t.run(main)

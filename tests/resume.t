@@ -14,6 +14,7 @@
 #      (redis-outage) about a second after Redis answers again, delivery
 #      resumes, and a resume from before the outage gets redis-outage;
 #  (e) the /healthz counters (resumes, replayed, resets by reason, history_*).
+import itertools
 import json
 import random
 import signal
@@ -29,9 +30,24 @@ REASONS = ("malformed-id", "unknown-epoch", "unknown-id", "history-exceeded",
            "redis-outage", "history-disabled")
 
 
-def quiet(s, seconds=0.3):
-    """Read a little longer: anything extra (a duplicate) shows up."""
-    s.read_for(seconds)
+def quiet(s, pub, channel, name):
+    """Nothing more arrives on s (a duplicate, a late replay): a marker
+    published on `channel`, one of s's channels, after it must come, and
+    the checks that follow see everything that came before the marker
+    (harness settle; the marker is taken out of s.events)."""
+    t.ok(s.settle(pub.publish, channel) is not None,
+         "%s: a marker published after it arrives" % name)
+
+
+_marks = itertools.count()
+
+
+def marked(path):
+    """path plus an upload channel of its own for quiet()'s markers, so
+    that they are never replayed to the streams that resume later:
+    (path, marker channel)."""
+    k = next(_marks)
+    return path + "&upload=q%d" % k, "upload:q%d" % k
 
 
 def health(d):
@@ -112,10 +128,11 @@ def exact_resume(r, d):
         first = n
         publish(30)
         t.ok(obs.wait_events(n), "(a/%s) observer got all %d" % (via, n))
-        s = d.resume(path, last, query=(via == "query"))
+        mpath, mark = marked(path)
+        s = d.resume(mpath, last, query=(via == "query"))
         t.ok(s.wait_events(30), "(a/%s) resumed stream replays 30 events"
              % via, "got %d" % len(s.events))
-        quiet(s)
+        quiet(s, pub, mark, "(a/%s) after the replay" % via)
         got = [payload_n(e) for e in s.events]
         t.eq(got, list(range(first, n)),
              "(a/%s) exactly the 30 missed on its channels, in publish order, "
@@ -129,16 +146,17 @@ def exact_resume(r, d):
              "(a/%s) the replay comes after the opening retry:" % via)
         publish(1, extra_other=False)
         t.ok(s.wait_events(31), "(a/%s) then a live event" % via)
-        quiet(s)
+        quiet(s, pub, mark, "(a/%s) after the live event" % via)
         t.eq([payload_n(e) for e in s.events], list(range(first, n)),
              "(a/%s) the live event once, right after the replay" % via)
         last = s.events[-1].id
         s.close()
 
     # resume from the very last id: nothing missed, no reset, live follows
-    s = d.resume(path, last)
+    mpath, mark = marked(path)
+    s = d.resume(mpath, last)
     t.ok(s.wait_opened(), "(a) resume with nothing missed opens")
-    quiet(s, 0.2)
+    quiet(s, pub, mark, "(a) resume with nothing missed")
     t.eq(s.events, [], "(a) resume with nothing missed: no event, no reset")
     publish(1, extra_other=False)
     t.ok(s.wait_events(1) and payload_n(s.events[0]) == n - 1,
@@ -225,7 +243,9 @@ def switch_to_live(r, d):
             break
     stop.set()
     th.join(10)
-    quiet(s)
+    c = r.client()
+    quiet(s, c, chans[1], "(b) after the last message")
+    c.close()
     collect(s)
     s.close()
     t.diag("(b) %d reconnections (%d while publishing), %d messages "
@@ -274,7 +294,7 @@ def reasons_history_size(r):
     s = d.resume(path, ids[5])            # missed 5..9: the last 5, kept
     t.ok(s.wait_events(5), "(c size) resume missing exactly 5 with "
          "--history-size 5 opens")
-    quiet(s, 0.2)
+    quiet(s, c, "user:hx", "(c size) after the replay")
     t.eq([payload_n(e) for e in s.events], [5, 6, 7, 8, 9],
          "(c size) missing exactly history-size: complete replay, no reset")
     s.close()
@@ -284,7 +304,7 @@ def reasons_history_size(r):
     rid = check_reset(s, "history-exceeded",
                       "(c size) missed 6 with --history-size 5", epoch,
                       last_seq)
-    quiet(s, 0.2)
+    quiet(s, c, "user:hx", "(c size) after the reset")
     t.eq(message_events(s), [], "(c size) nothing replayed after the reset "
          "(no partial replay)")
     s.close()
@@ -308,7 +328,7 @@ def reasons_history_size(r):
         c.publish_many([("user:hx", json.dumps({"n": i})) for i in (11, 12)])
         s = d.resume(path, rid)
         t.ok(s.wait_events(3), "(c size) resume from the reset's id")
-        quiet(s, 0.2)
+        quiet(s, c, "user:hx", "(c size) after the replay from the reset")
         t.eq([(e.event, payload_n(e)) for e in s.events],
              [(None, 10), (None, 11), (None, 12)],
              "(c size) resume from the reset's id is complete: everything "
@@ -371,7 +391,7 @@ def reasons_ttl(r):
     s = d.resume(path, id0)
     check_reset(s, "history-exceeded", "(c ttl) the same resume after the "
                 "TTL", parse_id(id0)[0])
-    quiet(s, 0.2)
+    quiet(s, c, "upload:tt%d" % attempt, "(c ttl) after the reset")
     t.eq(message_events(s), [], "(c ttl) no partial replay after the reset")
     s.close()
     c.close()
@@ -397,14 +417,14 @@ def reasons_memory(r):
          "(history_evicted %r)" % h.get("history_evicted"))
     s = d.resume(path, ids[29])          # 10 x 64 KiB missed: kept
     t.ok(s.wait_events(10, 10), "(c memory) recent id: replay")
-    quiet(s, 0.2)
+    quiet(s, c, "upload:mem", "(c memory) after the replay")
     t.eq([payload_n(e) for e in s.events], list(range(30, 40)),
          "(c memory) the last 10 (640 KiB < 1M) are replayed completely")
     s.close()
     s = d.resume(path, ids[0])
     check_reset(s, "history-exceeded", "(c memory) old id under "
                 "--history-memory 1M", parse_id(ids[0])[0], seq_of(ids[-1]))
-    quiet(s, 0.2)
+    quiet(s, c, "upload:mem", "(c memory) after the reset")
     t.eq(message_events(s), [], "(c memory) no partial replay")
     s.close()
     obs.close()
@@ -426,12 +446,14 @@ def reasons_disabled(r):
                       parse_id(id0)[0])
     s.close()
     h = health(d)
-    t.eq(h.get("history_messages"), 0, "(c disabled) nothing kept")
+    t.ok("history_messages" not in h and "history_bytes" not in h,
+         "(c disabled) nothing kept: /healthz has no history_* field",
+         {k: v for k, v in h.items() if k.startswith("history")})
     # nothing missed since the reset: a resume from it is complete
     if rid:
         s = d.resume(path, rid)
         t.ok(s.wait_opened(), "(c disabled) resume from the reset's id")
-        quiet(s, 0.2)
+        quiet(s, c, "user:nh", "(c disabled) resume from the reset's id")
         t.eq(s.events, [], "(c disabled) ...with nothing missed: no reset")
         c.publish("user:nh", json.dumps({"n": 9}))
         t.ok(s.wait_events(1) and payload_n(s.events[0]) == 9,
@@ -472,7 +494,9 @@ def reasons_ids(r, d):
         s = d.resume(path, value)
         if reason is None:
             t.ok(s.wait_opened(), name + ": opens")
-            quiet(s, 0.1)
+            c = r.client()
+            quiet(s, c, "user:mi", name)
+            c.close()
             t.eq(s.events, [], name + ": a valid id, nothing missed")
         else:
             check_reset(s, reason, name, epoch, seq)
@@ -560,7 +584,7 @@ def reasons_restart(r):
     if rid:
         s = d2.resume(path, rid)
         t.ok(s.wait_events(2), "(c restart) resume from the reset's id")
-        quiet(s, 0.2)
+        quiet(s, c, "upload:ep", "(c restart) after the replay")
         t.eq([(e.event, payload_n(e)) for e in s.events],
              [(None, 1), (None, 2)],
              "(c restart) ...is complete")
@@ -647,7 +671,7 @@ def redis_outage():
     if rids:
         s = d.resume(paths[0], rids[0])
         t.ok(s.wait_events(1), "(d) resume from the outage reset's id")
-        quiet(s, 0.2)
+        quiet(s, c, "user:o1", "(d) after the replay")
         t.eq([(e.event, e.json().get("data")) for e in s.events],
              [(None, {"after": "user:o1"})],
              "(d) ...is complete (the message published after it)")
@@ -685,7 +709,9 @@ def redis_outage():
     if rid:
         s = d.resume(paths[0], rid)
         t.ok(s.wait_opened(), "(d2) resume from that reset's id opens")
-        quiet(s, 0.3)
+        c = r.client()
+        quiet(s, c, "user:o1", "(d2) resume from the reset's id")
+        c.close()
         t.eq([(e.event, e.data) for e in s.events], [],
              "(d2) resume from the reset's id, nothing published since: "
              "complete (no second reset)")

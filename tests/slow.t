@@ -18,6 +18,7 @@
 #      every message they missed or a history-exceeded reset.
 import json
 import os
+import re
 import selectors
 import time
 
@@ -52,11 +53,25 @@ def check_resume(d, path, s, published, history_size, label):
         return None
     last = s.events[-1].id
     missed = published[k:]
+    pub = d.redis.client()
+    mark = "user:" + re.search(r"user=(\w+)", path).group(1)
+    # Everything published must have reached the daemon before the resume
+    # (else the last messages come live after a reset, rightly): a marker
+    # seen by a fresh stream on the same channels comes after them.  The
+    # resume replays it too; settle() takes markers out.
+    w = d.stream(path)
+    t.ok(w.wait_opened() and w.settle(pub.publish, mark) is not None,
+         "%s: the daemon has every message before the resume (a marker "
+         "after them reaches a fresh stream)" % label)
+    w.close()
     r = d.resume(path, last)
     r.wait(lambda: len(r.events) >= 1 and (r.events[0].event == "reset" or
                                             len(r.events) >= len(missed)),
            20)
-    r.read_for(0.3)
+    # nothing more: a marker on its user channel comes after everything else
+    t.ok(r.settle(pub.publish, mark) is not None,
+         "%s: a marker published after the resume arrives" % label)
+    pub.close()
     r.close(rst=True)
     if r.events and r.events[0].event == "reset":
         t.eq(r.events[0].data, '{"reason":"history-exceeded"}',
@@ -112,6 +127,11 @@ def one_slow_client():
             pub.publish("user:slow%s" % label, json.dumps({"n": n, "p": pad}))
             published.append(n)
             n += 1
+        # the daemon has them all (in its history) before the client is
+        # back: otherwise a resume may come first and get the rest live
+        t.ok(harness.wait_for(lambda: d.healthz()[1].get(
+            "redis_messages", 0) >= msgs0 + n, 20, 0.01),
+             "(a/%s) the daemon received all %d messages" % (label, n))
         t.ok(drain(s, 20), "(a/%s) reading again, the client reaches the end "
              "of the body" % label)
         t.ok(s.status == 200 and s.ended_cleanly and not s.error,

@@ -33,7 +33,9 @@ def numsub(c, *channels):
 
 
 def channels(c):
-    return sorted(x.decode() for x in c.cmd("PUBSUB", "CHANNELS", "*"))
+    # the control thread's own (revocations) is not a stream's
+    return sorted(x.decode() for x in c.cmd("PUBSUB", "CHANNELS", "*")
+                  if x != b"sserelay:control")
 
 
 def exact(r, name, linger="1", extra=()):

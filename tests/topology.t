@@ -183,6 +183,9 @@ def failover(c, cc, sub, chans):
     reps_before = c.replicas(of=P)
     key = c.channel_on(P, "key")
     cc.cmd("SET", key, "before")
+    # replication is asynchronous: the key must be on the replica before
+    # the kill, or a loaded box loses it and the check below fails
+    cc.cmd("WAIT", "1", "5000", key=key)
     conn = topology.Conn(P)
     t.ok(conn.cmd("WAIT", 1, 10000) >= 1,
          "failover: a key written on the primary reached its replica")

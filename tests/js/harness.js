@@ -329,12 +329,17 @@ function checkPrerequisites() {
   if (!findRedisServer()) skipAll(`redis-server not found (REDIS_SERVER=${process.env.REDIS_SERVER || ''})`);
 }
 
-async function startRedis() {
-  const port = await freePort();
+// A private redis-server on a free port, or on `port` (to start one again
+// where it was, after a test killed it, with the same directory and so
+// the same data); `args` are added to the command line (a later option
+// wins: ['--appendonly', 'yes']).  Up once it answers PING (not while it
+// is still loading its data).
+async function startRedis({ port, args = [] } = {}) {
+  if (!port) port = await freePort();
   const dir = path.join(tmpDir, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   const child = spawnLogged(findRedisServer(),
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args],
     'redis.log');
   onCleanup(() => stopChild(child, { ms: 3000 }));
   const client = new Resp(port);
@@ -413,7 +418,7 @@ async function waitStreams(port, n, timeoutMs = 10000) {
 // Sanitizer reports in a daemon's output (ASan/LSan/UBSan).
 function sanitizerReports(text) {
   return String(text).split('\n')
-    .filter((l) => /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/.test(l));
+    .filter((l) => /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer|runtime error:/.test(l));
 }
 
 // SIGTERM the daemon; TAP-checks exit 0 within limitMs and a clean log.

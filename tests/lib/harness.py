@@ -37,6 +37,7 @@ by hand, from a build directory:
 """
 
 import atexit
+import itertools
 import json
 import os
 import re
@@ -104,12 +105,15 @@ def parse_unit(text):
 
 def redis_answers(port):
     """A Redis server (or sentinel) answers PING on 127.0.0.1:port: +PONG,
-    or an error such as -NOAUTH or -LOADING, which also says it is there."""
+    or an error such as -NOAUTH, which also says it is there.  Not
+    -LOADING: a server still reading its AOF or RDB refuses every command
+    until it has, and a test that goes on at once gets that error."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
             s.sendall(b"PING\r\n")
             data = s.recv(100)
-            return data.startswith(b"+") or data.startswith(b"-")
+            return data.startswith(b"+") or (data.startswith(b"-") and
+                                             not data.startswith(b"-LOADING"))
     except OSError:
         return False
 
@@ -187,7 +191,8 @@ def binary_is_sanitized(path):
         try:
             with open(path, "rb") as f:
                 data = f.read()
-            _sanitized[path] = b"__asan_init" in data or b"__ubsan_" in data
+            _sanitized[path] = (b"__asan_init" in data or b"__ubsan_" in data
+                                or b"__tsan_init" in data)
         except OSError:
             _sanitized[path] = False
     return _sanitized[path]
@@ -307,6 +312,19 @@ class Test:
 
     def path(self, name):
         return os.path.join(self.tmp, name)
+
+    def parts(self, redis, parts):
+        """Run each part(redis) in turn: an exception fails that part only
+        (the next ones still run), and a Redis a part left stopped is
+        started again for the next."""
+        for part in parts:
+            try:
+                part(redis)
+            except Exception:
+                self.ok(False, "%s ran without an exception" % part.__name__,
+                        traceback.format_exc())
+            if not redis.running():
+                redis.start()
 
     def elapsed(self):
         return time.monotonic() - self.t0
@@ -1114,6 +1132,20 @@ class SSEStream:
         """Keep reading for a while (collects heartbeats)."""
         self.wait(lambda: False, seconds)
 
+    def settle(self, publish, channel, timeout=10):
+        """'Nothing more arrives', proven by a marker, not by time:
+        publishes a marker on `channel` (a channel this stream has) after
+        whatever must not arrive, and reads until the marker is in.  The
+        daemon writes a stream's events in the order they were published
+        (a replay's before the live ones), so anything still to come before
+        the marker has come by then.  Every marker is then taken out of
+        self.events (a replay may bring back older ones), so that the
+        caller's checks see the rest as it came.  Returns the marker's
+        Event, or None if it did not come within timeout.
+
+        publish(channel, payload): e.g. a RedisClient's publish."""
+        return settle([self], publish, {id(self): channel}, timeout)[0]
+
     def close(self, rst=False):
         if self.closed:
             return
@@ -1126,6 +1158,44 @@ class SSEStream:
             self.sock.close()
         except OSError:
             pass
+
+
+MARKER_KEY = "sserelay-test-marker"
+_markers = itertools.count(1)
+
+
+def marker_of(e):
+    """The number of a settle() marker event, or None."""
+    if MARKER_KEY.encode() not in e.data_bytes:
+        return None
+    try:
+        j = e.json()
+    except ValueError:
+        return None
+    for v in (j, j.get("data") if isinstance(j, dict) else None):
+        if isinstance(v, dict) and MARKER_KEY in v:
+            return v[MARKER_KEY]
+    return None
+
+
+def settle(streams, publish, channels, timeout=10):
+    """SSEStream.settle for several streams at once: channels maps
+    id(stream) to a channel it has; one marker per distinct channel.
+    Returns each stream's marker Event (None where it did not come)."""
+    sent = {}
+    for ch in dict.fromkeys(channels[id(s)] for s in streams):
+        k = next(_markers)
+        publish(ch, json.dumps({MARKER_KEY: k}))
+        sent[ch] = k
+
+    def mine(s):
+        k = sent[channels[id(s)]]
+        return next((e for e in s.events if marker_of(e) == k), None)
+    pump(streams, lambda: all(mine(s) for s in streams), timeout)
+    out = [mine(s) for s in streams]
+    for s in streams:
+        s.sse.events[:] = [e for e in s.sse.events if marker_of(e) is None]
+    return out
 
 
 def reset_events(stream):

@@ -332,13 +332,14 @@ class RedisNode(Process):
     directory.  The first start() picks the port; later ones reuse it."""
 
     def __init__(self, t, name, args=(), password=None, sentinel_conf=None,
-                 parent_dir=None):
+                 parent_dir=None, prefix=()):
         self.dir = os.path.join(parent_dir or t.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         super().__init__(t, name, os.path.join(self.dir, "redis.log"))
         self.args = list(args)
         self.password = password
         self.sentinel_conf = sentinel_conf  # fn(node) -> config text
+        self.prefix = list(prefix)          # e.g. taskset -c 1 (bench --pin)
         self.port = None
         self.bus_port = None
         self.cluster = False
@@ -356,12 +357,14 @@ class RedisNode(Process):
                 self._conf_port = self.port
             prog = redis_program("redis-sentinel")
             if prog:
-                return [prog, conf]
-            return [redis_program("redis-server"), conf, "--sentinel"]
-        a = [redis_program("redis-server"), "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--logfile", self.logfile,
-             "--daemonize", "no"]
+                return self.prefix + [prog, conf]
+            return self.prefix + [redis_program("redis-server"), conf,
+                                  "--sentinel"]
+        a = self.prefix + [
+            redis_program("redis-server"), "--port", str(self.port),
+            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", self.dir, "--logfile", self.logfile,
+            "--daemonize", "no"]
         if self.cluster:
             a += ["--cluster-enabled", "yes", "--cluster-port",
                   str(self.bus_port), "--cluster-config-file", "nodes.conf"]
@@ -480,10 +483,11 @@ class Cluster:
     persistence.  Created with redis-cli --cluster create; the constructor
     returns once every node says cluster_state:ok, all 16384 slots are
     covered, every node knows every other, and every replica's link to
-    its primary is up."""
+    its primary is up.  prefix goes before every node's command line
+    (bench/run --pin: taskset)."""
 
     def __init__(self, t, primaries=3, replicas=1, node_timeout=1000,
-                 extra=(), timeout=60):
+                 extra=(), timeout=60, prefix=()):
         self.t = t
         self.node_timeout = node_timeout
         self.dir = os.path.join(t.tmp, "cluster-%d" % id(self))
@@ -497,7 +501,8 @@ class Cluster:
         args = ["--cluster-node-timeout", str(node_timeout)] + list(extra)
         started = []
         for i in range(n):
-            node = RedisNode(t, "node%d" % i, args, parent_dir=self.dir)
+            node = RedisNode(t, "node%d" % i, args, parent_dir=self.dir,
+                             prefix=prefix)
             node.cluster = True
             node.start()
             started.append(node)
@@ -1434,9 +1439,11 @@ class HAProxy(Process):
         self.start(timeout)
 
     def write_config(self):
+        text = render_haproxy(self.template, self.port, self.backends,
+                              self.stats_socket, self.check)
+        self.has_socket = "stats socket" in text
         with open(self.cfg, "w") as f:
-            f.write(render_haproxy(self.template, self.port, self.backends,
-                                   self.stats_socket, self.check))
+            f.write(text)
 
     def check_config(self):
         """haproxy -c -f cfg: (exit status, output)."""
@@ -1467,6 +1474,9 @@ class HAProxy(Process):
     def _listening(self):
         if not self.running():
             return True     # start() sees it is gone
+        # the port may answer before the stats socket is there
+        if self.has_socket and not os.path.exists(self.stats_socket):
+            return False
         try:
             socket.create_connection(("127.0.0.1", self.port),
                                      timeout=0.5).close()

@@ -1,14 +1,17 @@
 /*
- * streamkit.h - streams without MHD, for the unit tests of the hub and the
- * history (test_hub.c, test_history.c).  Header only.
+ * streamkit.h - streams without MHD or writer threads, for the unit tests
+ * of the hub and the history (test_hub.c, test_history.c).  Header only.
  *
- * The suspend/resume hooks are replaced by a simulated MHD connection
- * (struct conn, reached through s->conn) that records every call and
- * flags the calls MHD forbids: a resume of a connection that is not
- * suspended (undefined behaviour in MHD), a second suspend, and any hook
- * call made without s->lock held.  kit_drain() reads a stream the way
- * MHD's content reader does; kit_events() splits what it read into
- * events the way a browser does (enough of it for our frames).
+ * A simulated writer (struct conn, reached through s->conn) stands in
+ * for writer.c: the stream is attached to it, its wake hook records every
+ * wake and flags a wake of a stream that is not attached or is awaiting (the
+ * hub must never ask for one), and kit_drain() takes frames out the way a
+ * writer does (stream_read: stream_out then stream_sent) until there is
+ * nothing more (the writer then goes idle: "suspended" here, and only a
+ * wake makes it look again) or the body ends.  kit_events() splits what
+ * it read into events the way a browser does (enough of it for our
+ * frames).  The streams are not chunked and have no head: what is read
+ * is the frames' own bytes.
  */
 #ifndef SSERELAY_STREAMKIT_H
 #define SSERELAY_STREAMKIT_H
@@ -29,49 +32,40 @@
 #define L(s)	(s), (sizeof(s) - 1)
 
 struct conn {
-	int	 suspended;	/* as MHD sees it */
-	int	 suspends;
-	int	 resumes;
-	int	 errors;	/* forbidden calls */
-	int	 unlocked;	/* hook called without s->lock */
+	int	 suspended;	/* the writer is idle: it waits for a wake */
+	int	 suspends;	/* drains that found nothing more */
+	int	 resumes;	/* wakes */
+	int	 errors;	/* wakes the hub must not ask for */
+	int	 unlocked;	/* (kept for the tests' sums: always 0) */
 	int	 use_sem;
-	sem_t	 sem;		/* posted by resume */
+	sem_t	 sem;		/* posted by a wake */
 };
 
 static TAP_UNUSED void
-kit_check_lock(struct stream *s, struct conn *c)
-{
-	/* the hooks run with s->lock held: trylock must fail */
-	if (pthread_mutex_trylock(&s->lock) == 0) {
-		c->unlocked++;
-		pthread_mutex_unlock(&s->lock);
-	}
-}
-
-static TAP_UNUSED void
-kit_suspend(struct stream *s)
+kit_wakeup(struct stream *s)
 {
 	struct conn *c = s->conn;
 
-	kit_check_lock(s, c);
-	if (c->suspended)
+	pthread_mutex_lock(&s->lock);
+	if (!s->attached || s->awaiting)
 		c->errors++;
-	c->suspended = 1;
-	c->suspends++;
-}
-
-static TAP_UNUSED void
-kit_resume(struct stream *s)
-{
-	struct conn *c = s->conn;
-
-	kit_check_lock(s, c);
-	if (!c->suspended)
-		c->errors++;
+	pthread_mutex_unlock(&s->lock);
 	c->suspended = 0;
 	c->resumes++;
 	if (c->use_sem)
 		sem_post(&c->sem);
+}
+
+static struct stream_out kit_out;
+
+static TAP_UNUSED struct stream_out *
+kit_stream_out(void)
+{
+	if (kit_out.scratch == NULL && stream_out_init(&kit_out) == -1) {
+		printf("Bail out! stream_out_init failed\n");
+		exit(1);
+	}
+	return &kit_out;
 }
 
 static TAP_UNUSED struct stream *
@@ -85,8 +79,8 @@ kit_stream(size_t cap, struct conn *c)
 		exit(1);
 	}
 	s->conn = c;
-	s->suspend = kit_suspend;
-	s->resume = kit_resume;
+	s->wakeup = kit_wakeup;
+	stream_attach(s, 1);	/* as its writer takes it */
 	return s;
 }
 
@@ -145,37 +139,47 @@ kit_count(struct stream *s)
 }
 
 /*
- * Call stream_read (max bytes at a time) until it returns 0 or -1; append
- * the bytes to out.  Counts protocol slips in *slips: a 0 without a
- * suspend in that same call, a suspend with a non-zero return, a return
- * above max.
+ * Take what s has out, max bytes at a time, as a writer does, until
+ * there is nothing more (0: the writer goes idle) or the body ends (-1);
+ * append the bytes to out.  Counts protocol slips in *slips: a read above
+ * max, a 0 that left a wake outstanding (the next push would not wake
+ * the writer), a 0 or -1 that is not the last call.
  */
 static TAP_UNUSED ssize_t
-kit_drain(struct stream *s, size_t max, struct sbuf *out, int *slips)
+kit_drain_with(struct stream *s, struct stream_out *o, size_t max,
+    struct sbuf *out, int *slips)
 {
 	char buf[65536];
 	struct conn *c = s->conn;
 	ssize_t n = 0;
-	int before, calls;
+	int calls;
 
 	for (calls = 0; calls < 100000; calls++) {
-		before = c->suspends;
-		n = stream_read(s, buf, max);
+		n = stream_read(s, o, buf, max);
 		if (n > 0) {
 			if ((size_t)n > max)
-				(*slips)++;
-			if (c->suspends != before)
 				(*slips)++;
 			sbuf_add(out, buf, (size_t)n);
 			continue;
 		}
-		if (n == 0 && c->suspends != before + 1)
-			(*slips)++;
-		if (n < 0 && c->suspends != before)
-			(*slips)++;
+		if (n == 0) {
+			pthread_mutex_lock(&s->lock);
+			if (s->woken && !s->awaiting)
+				(*slips)++;
+			pthread_mutex_unlock(&s->lock);
+			c->suspended = 1;
+			c->suspends++;
+		}
 		break;
 	}
+	stats_local_flush(&o->stats);
 	return n;
+}
+
+static TAP_UNUSED ssize_t
+kit_drain(struct stream *s, size_t max, struct sbuf *out, int *slips)
+{
+	return kit_drain_with(s, kit_stream_out(), max, out, slips);
 }
 
 #define KIT_MAXEV	4096
@@ -242,6 +246,18 @@ kit_read_events(struct stream *s, struct kit_event *ev, size_t max,
 	n = kit_events(&got, ev, max);
 	sbuf_free(&got);
 	return n;
+}
+
+/* what the stream's writer would see of it now: 1 waiting for a wake */
+static TAP_UNUSED int
+kit_idle(struct stream *s)
+{
+	int idle;
+
+	pthread_mutex_lock(&s->lock);
+	idle = !s->woken;
+	pthread_mutex_unlock(&s->lock);
+	return idle;
 }
 
 static TAP_UNUSED unsigned long

@@ -80,14 +80,14 @@ check_kind(struct auth *a, const char *token, const char *user,
 	struct auth_id	 ids[2];
 	const struct auth_id *d = NULL;
 	size_t		 n = 0;
-	time_t		 exp = 0;
+	time_t		 exp = 0, iat = 0;
 	enum auth_result r;
 
 	if (up1 != NULL)
 		ids[n].kind = kind, ids[n++].id = up1;
 	if (up2 != NULL)
 		ids[n].kind = kind, ids[n++].id = up2;
-	r = auth_check(a, token, user, ids, n, (time_t)now, &exp, &d);
+	r = auth_check(a, token, user, ids, n, (time_t)now, &exp, &iat, &d);
 	if (denied != NULL)
 		*denied = d != NULL ? d->id : NULL;
 	return r;
@@ -143,7 +143,7 @@ test_hs256(const char *secret)
 	struct auth	*a;
 	const char	*denied = NULL;
 	const struct auth_id *d = NULL;
-	time_t		 exp = 0;
+	time_t		 exp = 0, iat = 0;
 	struct auth_id	 ups[1] = { { "upload", "u7" } };
 	enum auth_result r;
 
@@ -151,7 +151,7 @@ test_hs256(const char *secret)
 	if (!ok(a != NULL, "HS256 with a secret file"))
 		return;
 
-	r = auth_check(a, HS_OK, "alice", ups, 1, TEST_NOW, &exp, &d);
+	r = auth_check(a, HS_OK, "alice", ups, 1, TEST_NOW, &exp, &iat, &d);
 	is_int(r, AUTH_OK, "HS256 token for alice, upload u7: ok");
 	is_int(exp, TEST_FAR, "...and *exp is the token's exp");
 	ok(d == NULL, "...and nothing denied");
@@ -209,7 +209,7 @@ test_hs256(const char *secret)
 
 		d = NULL;
 		r = auth_check(a, HS_KINDS, "alice", mixed, 3, TEST_NOW, &exp,
-		    &d);
+		    &iat, &d);
 		ok(r == AUTH_CHANNEL && d == &mixed[2], "upload u7, room "
 		    "team-x and room secret: the first refused, room secret, "
 		    "is named");

@@ -3,7 +3,7 @@
  * daemon takes: messages go in with hub_publish(), as the broker hands
  * them over, and a client comes back with hub_add() and a Last-Event-ID,
  * as an HTTP worker does; what the stream then carries is read with
- * stream_read(), as MHD's content reader does.
+ * stream_read(), as a writer does.
  *
  * Each case checks what a client would: either every event it missed on
  * its channels, in order, and nothing else, or one reset event with the
@@ -207,11 +207,11 @@ test_ttl(void)
 	kit_publish(h, "ch", "m0");
 	last_id(w.s, id, sizeof(id));
 	kit_publish(h, "ch", "m1");
-	hub_tick(h, now + 1000, 0, 0);
+	hub_tick(h, now + 1000);
 	resume(h, &a, "ch", id);
 	got(a.s, buf, sizeof(buf));
 	is_str(buf, "m1", "within the TTL (2 s): replayed");
-	hub_tick(h, now + 2500, 0, 0);
+	hub_tick(h, now + 2500);
 	hub_history_stats(h, &hs);
 	is_int(hs.messages, 0, "past the TTL: nothing kept");
 	is_int(hs.evicted_ttl, 2, "both counted as TTL evictions");

@@ -3,7 +3,7 @@
  *
  * quota_acquire() says which limit a stream hits (QUOTA_GLOBAL, QUOTA_IP,
  * QUOTA_USER; quota_limit_name gives "global", "ip", "user")
- * or returns NULL with the hold filled in; quota_release() gives the
+ * or returns NULL with the slot filled in; quota_release() gives the
  * places back.  quota_client_ip() believes X-Forwarded-For only from a
  * trusted peer, and then walks it right to left past trusted hops: what a
  * client writes into the header itself (the leftmost entries) is never
@@ -23,7 +23,7 @@
 /* the limit hit, by the name logs and metrics use; NULL when it fits */
 static const char *
 acquire(struct quota *q, unsigned total, unsigned ip, unsigned user,
-    const char *addr, const char *who, struct quota_hold *h)
+    const char *addr, const char *who, struct quota_slot *h)
 {
 	enum quota_limit l = quota_acquire(q, total, ip, user, addr, who, h);
 
@@ -34,7 +34,7 @@ static void
 test_global(void)
 {
 	struct quota		*q;
-	struct quota_hold	 h[4];
+	struct quota_slot	 h[4];
 	char			 err[128];
 	const char		*hit;
 
@@ -43,15 +43,15 @@ test_global(void)
 	if (q == NULL)
 		return;
 	ok(acquire(q, 2, 0, 0, "192.0.2.1", "alice", &h[0]) == NULL &&
-	    h[0].held, "global 2: first stream fits, hold taken");
+	    h[0].taken, "global 2: first stream fits, slot taken");
 	ok(acquire(q, 2, 0, 0, "192.0.2.2", "bob", &h[1]) == NULL,
 	    "global 2: second stream (another ip, another user) fits");
 	hit = acquire(q, 2, 0, 0, "192.0.2.3", "carol", &h[2]);
 	is_str(hit, "global", "global 2: the third is refused, limit global");
-	ok(!h[2].held, "a refused stream holds nothing");
-	quota_release(q, &h[2]);	/* nothing held: a no-op */
+	ok(!h[2].taken, "a refused stream takes no slot");
+	quota_release(q, &h[2]);	/* nothing taken: a no-op */
 	quota_release(q, &h[0]);
-	ok(!h[0].held, "quota_release clears the hold");
+	ok(!h[0].taken, "quota_release clears the slot");
 	quota_release(q, &h[0]);	/* twice: a no-op */
 	ok(acquire(q, 2, 0, 0, "192.0.2.3", "carol", &h[2]) == NULL,
 	    "after one release (and a second, harmless one) one more fits");
@@ -69,7 +69,7 @@ static void
 test_unlimited(void)
 {
 	struct quota		*q;
-	struct quota_hold	 h[MAXHOLD];
+	struct quota_slot	 h[MAXHOLD];
 	char			 err[128];
 	int			 i, fits = 1;
 
@@ -79,7 +79,7 @@ test_unlimited(void)
 	}
 	for (i = 0; i < MAXHOLD; i++)
 		fits &= acquire(q, 0, 0, 0, "192.0.2.1", "alice", &h[i]) ==
-		    NULL && h[i].held;
+		    NULL && h[i].taken;
 	ok(fits, "limits 0: %d streams of one ip and user all fit", MAXHOLD);
 	for (i = 0; i < MAXHOLD; i++)
 		quota_release(q, &h[i]);
@@ -90,7 +90,7 @@ static void
 test_per_ip_user(void)
 {
 	struct quota		*q;
-	struct quota_hold	 a, b, c, d, e;
+	struct quota_slot	 a, b, c, d, e;
 	char			 err[128];
 
 	if ((q = quota_new(NULL, err, sizeof(err))) == NULL) {

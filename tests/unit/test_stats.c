@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
-#include "hub.h"
-#include "quota.h"
 #include "sse.h"
 #include "stats.h"
 #include "tap.h"
@@ -45,9 +42,20 @@ has_line(const char *text, const char *line)
 	return 0;
 }
 
+/*
+ * The families' label values are their owners' (the hub, auth, quota):
+ * the renderers show whatever the caller names them, these here.
+ */
+static char		 reset_names[STATS_NRESETS][16];
+static char		 auth_names[STATS_NAUTH][16];
+static struct stats_labels labels;
+
 static void
 fill(struct stats_snapshot *s)
 {
+	static const char *const limits[STATS_NLIMITS] = {
+		"none", "global", "ip", "user"
+	};
 	size_t	 i;
 
 	memset(s, 0, sizeof(*s));
@@ -68,18 +76,31 @@ fill(struct stats_snapshot *s)
 	s->history_bytes = 23;
 	s->history_channels = 24;
 	s->history_evicted = 25;
-	for (i = 0; i < HUB_NRESETS; i++)
+	for (i = 0; i < STATS_NRESETS; i++) {
 		s->resets[i] = 100 + i;
-	for (i = 0; i < AUTH_NRESULTS; i++)
+		snprintf(reset_names[i], sizeof(reset_names[i]), "reset-%zu",
+		    i);
+		labels.resets[i] = reset_names[i];
+	}
+	for (i = 0; i < STATS_NAUTH; i++) {
 		s->auth_refusals[i] = 200 + i;
-	for (i = 0; i < QUOTA_NLIMITS; i++)
+		snprintf(auth_names[i], sizeof(auth_names[i]), i == 0 ? "ok" :
+		    "auth-%zu", i);
+		labels.auth_refusals[i] = auth_names[i];
+	}
+	for (i = 0; i < STATS_NLIMITS; i++) {
 		s->limit_refusals[i] = 300 + i;
+		labels.limit_refusals[i] = limits[i];
+	}
+	s->labels = &labels;
 	s->delivery[0] = 3;		/* <= 50 µs */
 	s->delivery[4] = 2;		/* <= 1 ms */
 	s->delivery[STATS_BUCKETS] = 1;	/* > 1 s */
 	s->delivery_sum_us = 2500000;
 	s->uptime_s = 99;
+	s->redis_since_s = 42;
 	s->version = "9.9.9";
+	s->groups = STATS_GROUP(STATS_ALWAYS) | STATS_GROUP(STATS_HISTORY);
 }
 
 static int64_t
@@ -127,6 +148,7 @@ test_json(void)
 	is_str(jstr(o, "redis"), "up", "redis up");
 	is_str(jstr(o, "version"), "9.9.9", "version");
 	is_int(jint(o, "uptime_s"), 99, "uptime_s");
+	is_int(jint(o, "redis_since_s"), 42, "redis_since_s");
 	is_int(jint(o, "streams"), 11, "streams");
 	is_int(jint(o, "streams_total"), 12, "streams_total");
 	is_int(jint(o, "events"), 13, "events");
@@ -145,15 +167,14 @@ test_json(void)
 	ok(!json_object_object_get_ex(o, "redis_up", NULL),
 	    "redis_up is the redis field, not a number of its own");
 	ok(json_object_object_get_ex(o, "resets", &r) &&
-	    json_object_object_length(r) == HUB_NRESETS,
+	    json_object_object_length(r) == STATS_NRESETS,
 	    "resets: one counter per reason");
-	for (i = 0, bad = 0; i < HUB_NRESETS; i++)
-		bad += jint(r, hub_reset_name((enum hub_reset)i)) !=
-		    (int64_t)(100 + i);
+	for (i = 0, bad = 0; i < STATS_NRESETS; i++)
+		bad += jint(r, labels.resets[i]) != (int64_t)(100 + i);
 	is_int(bad, 0, "resets: each reason's own value");
 	ok(json_object_object_get_ex(o, "auth_refusals", &a) &&
-	    json_object_object_length(a) == AUTH_NRESULTS - 1 &&
-	    jint(a, auth_name(AUTH_EXPIRED)) == 200 + AUTH_EXPIRED,
+	    json_object_object_length(a) == STATS_NAUTH - 1 &&
+	    jint(a, "auth-3") == 203,
 	    "auth_refusals: every refusal, not ok");
 	ok(json_object_object_get_ex(o, "limit_refusals", &l) &&
 	    json_object_object_length(l) == 3 && jint(l, "global") == 301 &&
@@ -168,6 +189,18 @@ test_json(void)
 	o = json_tokener_parse(b.data);
 	is_str(o ? jstr(o, "status") : NULL, "degraded", "Redis down: degraded");
 	is_str(o ? jstr(o, "redis") : NULL, "down", "redis down");
+	json_object_put(o);
+
+	/* a group that is off is not there at all: the page draws none */
+	s.groups = STATS_GROUP(STATS_ALWAYS);
+	sbuf_reset(&b);
+	stats_render_json(&b, &s);
+	sbuf_add(&b, "", 1);
+	o = json_tokener_parse(b.data);
+	ok(o != NULL && !json_object_object_get_ex(o, "history_messages",
+	    NULL) && !json_object_object_get_ex(o, "history_evicted", NULL),
+	    "history off: no history_* field");
+	is_int(o ? jint(o, "streams") : -1, 11, "history off: the rest stays");
 	json_object_put(o);
 	sbuf_free(&b);
 }
@@ -198,8 +231,8 @@ test_prometheus(void)
 	is_int(sample(t, "sserelay_redis_up"), 1, "redis_up");
 	is_int(sample(t, "sserelay_history_evicted_total"), 25,
 	    "history_evicted");
-	is_int(sample(t, "sserelay_resets_total{reason=\"not-subscribed\"}"),
-	    100 + HUB_RESET_NOT_SUBSCRIBED, "resets, by reason");
+	is_int(sample(t, "sserelay_resets_total{reason=\"reset-7\"}"),
+	    107, "resets, by reason");
 	is_int(sample(t, "sserelay_limit_refusals_total{limit=\"ip\"}"), 302,
 	    "limit refusals, by limit");
 	ok(strstr(t, "limit=\"none\"") == NULL && strstr(t,
@@ -218,6 +251,16 @@ test_prometheus(void)
 	    "count equals the +Inf bucket");
 	ok(has_line(t, "sserelay_delivery_seconds_sum 2.500000"),
 	    "sum in seconds");
+
+	s.groups = STATS_GROUP(STATS_ALWAYS);
+	sbuf_reset(&b);
+	stats_render_prometheus(&b, &s);
+	sbuf_add(&b, "", 1);
+	t = b.data;
+	ok(strstr(t, "sserelay_history_") == NULL,
+	    "history off: no sserelay_history_* family");
+	is_int(sample(t, "sserelay_streams_open"), 11,
+	    "history off: the rest stays");
 	sbuf_free(&b);
 }
 
@@ -225,15 +268,21 @@ static void
 test_counting(void)
 {
 	struct stats_snapshot s;
+	struct stats_local l;
 
 	memset(&stats, 0, sizeof(stats));
 	STATS_ADD(slow_closes, 2);
-	STATS_SET(redis_up, 1);
-	stats_delivered(30, 1);
-	stats_delivered(2000000, 1);
-	stats_delivered(10, 0);
-	stats_written(123);
-	stats_snapshot(&s, 5);
+	stats_redis(1, 1000);
+	memset(&l, 0, sizeof(l));
+	stats_local_delivered(&l, 30, 1);
+	stats_local_delivered(&l, 2000000, 1);
+	stats_local_delivered(&l, 10, 0);
+	l.written = 123;
+	l.heartbeats = 4;
+	stats_snapshot(&s, 5, 4500);
+	is_int(s.events_delivered, 0, "nothing counted before the flush");
+	stats_local_flush(&l);
+	stats_snapshot(&s, 5, 4500);
 	is_int(s.slow_closes, 2, "snapshot: a counter added to");
 	is_int(s.redis_up, 1, "snapshot: a gauge set");
 	is_int(s.events_delivered, 3, "every delivered event counted");
@@ -241,7 +290,21 @@ test_counting(void)
 	    "only live ones in the histogram");
 	is_int(s.delivery_sum_us, 2000030, "their sum");
 	is_int(s.bytes_written, 123, "bytes written");
+	is_int(s.heartbeats, 4, "heartbeats written");
+	is_int(l.delivered + l.written + l.delivery[0], 0,
+	    "the flush empties the local counts");
 	is_int(s.uptime_s, 5, "uptime");
+	is_int(s.redis_since_s, 3, "Redis up for 3.5 s: redis_since_s 3");
+	ok(s.groups == STATS_GROUP(STATS_ALWAYS), "groups: the caller's");
+	stats_redis(1, 4000);
+	stats_snapshot(&s, 5, 4500);
+	is_int(s.redis_since_s, 3, "up again is no change");
+	stats_redis(0, 4000);
+	stats_snapshot(&s, 5, 4500);
+	is_int(s.redis_since_s, 0, "down: a change, timed");
+	memset(&stats, 0, sizeof(stats));
+	stats_snapshot(&s, 7, 4500);
+	is_int(s.redis_since_s, 7, "never changed: since the start");
 }
 
 int

@@ -43,6 +43,23 @@ main(void)
 		ok(strstr(err, "expected HOST:PORT") != NULL,
 		    "'%s': the reason names the shape: %s", bad[i], err);
 	}
+	/* the reason names the entry at fault */
+	is_int(parse("a:b,,:7000", a, 3, &n, err), -1, "'a:b,,:7000'");
+	ok(strstr(err, "'a:b'") != NULL, "...names 'a:b': %s", err);
+	is_int(parse("h:1,,h:2", a, 3, &n, err), -1, "an empty entry");
+	ok(strstr(err, "entry 2 is empty") != NULL, "...says which: %s", err);
+	is_int(parse("h:1,", a, 3, &n, err), -1, "a trailing comma");
+	ok(strstr(err, "entry 2 is empty") != NULL, "...an empty entry: %s",
+	    err);
+	is_int(parse("h:1,:2", a, 3, &n, err), -1, "no host");
+	ok(strstr(err, "entry 2, ':2',") != NULL, "...names ':2': %s", err);
+	is_int(parse("[]:1", a, 3, &n, err), -1, "empty brackets");
+	is_int(util_check_addrs("h:1,h:2", 2, err, sizeof(err)), 0,
+	    "util_check_addrs: two of at most 2");
+	is_int(util_check_addrs("h:1,h:2,h:3", 2, err, sizeof(err)), -1,
+	    "...three of at most 2");
+	ok(strstr(err, "more than 2") != NULL, "...said: %s", err);
+
 	memset(host, 'h', UTIL_HOST_MAX - 1);
 	snprintf(host + UTIL_HOST_MAX - 1, 8, ":1");
 	is_int(parse(host, a, 3, &n, err), 0, "a host of %d bytes",
