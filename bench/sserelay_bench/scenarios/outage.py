@@ -16,7 +16,7 @@ from ..common import fmt, log, medians_of, span_of
 from ..redis import Redis
 from ..servers import durable_daemon
 from ..sseload import base_case
-from .storm import STORM, storm_history_size, storm_record
+from .storm import STORM, storm_history_size, storm_record, storm_table
 
 KEY = "outage"
 NAME = "outage"
@@ -160,22 +160,7 @@ def report(ctx, p, results, servers):
         ("  live messages measured", lambda j: j.get("live_latency_n"),
          "%.0f"),
     ]
-    log("  %-36s %10s %21s" % ("metric", "median", "min - max"))
-    for label, f, vf in rows:
-        if label.startswith("  live p50"):
-            log("  %-36s %10s" % (label, " / ".join(
-                fmt(g(lambda j, q=q: j.get(q)), "%.2f")
-                for q in ("live_p50_s", "live_p90_s", "live_p99_s"))))
-            continue
-        if label.startswith("streams closed"):
-            log("  %-36s %10s" % (label, "%s / %s" % (
-                fmt(g(lambda j: j.get("closed_early")), "%.0f"),
-                fmt(g(lambda j: j.get("streams_not_live")), "%.0f"))))
-            continue
-        lo, hi = lo_hi(f)
-        log("  %-36s %10s %21s" % (label, fmt(g(f), vf), "" if lo is None
-                                   else "%s - %s" % (fmt(lo, vf),
-                                                     fmt(hi, vf))))
+    storm_table(rows, g, lo_hi, 36)
     log("  (from Redis answering again after its restart to the last "
         "stream live, i.e. its %s missed messages then the marker; the "
         "daemon's reconnection backoff is in it; live latency: ticks "

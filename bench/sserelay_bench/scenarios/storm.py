@@ -131,6 +131,29 @@ def summary(j):
                 j.get("closed_early")))
 
 
+def storm_table(rows, g, lo_hi, width):
+    """Log rows (label, f, format) as median and min - max over the runs
+    (g and lo_hi of f); the two compound rows of storm and outage, live
+    percentiles and closed / not live, by their labels."""
+    line = "  %%-%ds %%10s" % width
+    log((line + " %21s") % ("metric", "median", "min - max"))
+    for label, f, vf in rows:
+        if label.startswith("  live p50"):
+            log(line % (label, " / ".join(
+                fmt(g(lambda j, q=q: j.get(q)), "%.2f")
+                for q in ("live_p50_s", "live_p90_s", "live_p99_s"))))
+            continue
+        if label.startswith("streams closed"):
+            log(line % (label, "%s / %s" % (
+                fmt(g(lambda j: j.get("closed_early")), "%.0f"),
+                fmt(g(lambda j: j.get("streams_not_live")), "%.0f"))))
+            continue
+        lo, hi = lo_hi(f)
+        log((line + " %21s") % (label, fmt(g(f), vf), "" if lo is None
+                                 else "%s - %s" % (fmt(lo, vf),
+                                                   fmt(hi, vf))))
+
+
 def report(ctx, p, results, servers):
     k = ("storm", None, "sserelay")
     g = lambda f: medians_of(results, k, f)
@@ -176,22 +199,7 @@ def report(ctx, p, results, servers):
         ("cross-channel inversions (info)",
          lambda j: j.get("order_inversions"), "%.0f"),
     ]
-    log("  %-34s %10s %21s" % ("metric", "median", "min - max"))
-    for label, f, vf in rows:
-        if label.startswith("  live p50"):
-            log("  %-34s %10s" % (label, " / ".join(
-                fmt(g(lambda j, q=q: j.get(q)), "%.2f")
-                for q in ("live_p50_s", "live_p90_s", "live_p99_s"))))
-            continue
-        if label.startswith("streams closed"):
-            log("  %-34s %10s" % (label, "%s / %s" % (
-                fmt(g(lambda j: j.get("closed_early")), "%.0f"),
-                fmt(g(lambda j: j.get("streams_not_live")), "%.0f"))))
-            continue
-        lo, hi = lo_hi(f)
-        log("  %-34s %10s %21s" % (label, fmt(g(f), vf), "" if lo is None
-                                   else "%s - %s" % (fmt(lo, vf),
-                                                     fmt(hi, vf))))
+    storm_table(rows, g, lo_hi, 34)
     for r, j in enumerate(runs, 1):
         if j.get("server_threads_cpu_s"):
             log("  daemon threads' CPU s, run %d: %s" % (r, ", ".join(
