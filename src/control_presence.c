@@ -2,8 +2,9 @@
  * control_presence.c - presence in Redis, for the control thread: what
  * changed on this instance goes out in one pipelined FCALL per channel
  * per pass, entries are refreshed before --presence-ttl, and a person's
- * last close becomes a leave once --presence-grace is over.  See
- * control.c for the thread and control.h for the interface.
+ * last close becomes a leave once --presence-grace is over; with
+ * --presence-events a new stream is told who is there (hub_presence.h).
+ * See control.c for the thread and control.h for the interface.
  */
 
 #include "autoconf.h"
@@ -17,6 +18,8 @@
 #include "cluster.h"
 #include "config.h"
 #include "control_int.h"
+#include "frame.h"
+#include "hub_presence.h"
 #include "log.h"
 #include "presence.h"
 #include "stats.h"
@@ -325,6 +328,83 @@ control_presence_refresh(struct control *ctl)
 }
 
 /*
+ * The answer of FCALL sserelay_presence (who, streams, ...; anonymous as
+ * "") as "event: presence" to the streams that asked for it.
+ */
+static void
+control_snapshot_give(struct control *ctl, const char *ch, size_t chlen,
+    const redisReply *r)
+{
+	struct frame		*f;
+	char			**who;
+	size_t			*wlens, i, n = 0;
+	unsigned long long	 anonymous = 0;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+		log_warnx("presence: FCALL sserelay_presence: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "an odd answer");
+		return;
+	}
+	if ((who = calloc(r->elements / 2 + 1, sizeof(*who))) == NULL ||
+	    (wlens = calloc(r->elements / 2 + 1, sizeof(*wlens))) == NULL) {
+		free(who);
+		return;
+	}
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i + 1]->type != REDIS_REPLY_INTEGER ||
+		    r->element[i + 1]->integer <= 0)
+			continue;
+		if (r->element[i]->len == 0)
+			anonymous += (unsigned long long)
+			    r->element[i + 1]->integer;
+		else {
+			who[n] = r->element[i]->str;
+			wlens[n++] = r->element[i]->len;
+		}
+	}
+	if ((f = frame_presence(ch, chlen, who, wlens, n, anonymous)) != NULL) {
+		hub_presence_give(ctl->hub, ch, chlen, f);
+		frame_unref(f);
+	}
+	free(who);
+	free(wlens);
+}
+
+/*
+ * Who is on each channel in names, read (pipelined, one FCALL per
+ * channel) after this pass's counts went out, given to the streams that
+ * asked (hub_presence_owed).  -1 when a connection failed.
+ */
+static int
+control_snapshots(struct control *ctl, char **names, size_t *lens, size_t n)
+{
+	struct control_node	*node;
+	redisReply		*r;
+	const char		*argv[4] = { "FCALL", "sserelay_presence", "1" };
+	size_t			 al[4] = { 5, 17, 1 }, i;
+
+	for (i = 0; i < n; i++) {
+		if ((node = control_node_of(ctl, names[i], lens[i])) == NULL)
+			continue;
+		argv[3] = names[i];
+		al[3] = lens[i];
+		if (redisAppendCommandArgv(node->cmd, 4, argv, al) != REDIS_OK)
+			return -1;
+	}
+	/* the answers, in the order sent on each connection */
+	for (i = 0; i < n; i++) {
+		if ((node = control_node_of(ctl, names[i], lens[i])) == NULL)
+			continue;
+		if (redisGetReply(node->cmd, (void **)&r) != REDIS_OK)
+			return -1;
+		control_snapshot_give(ctl, names[i], lens[i], r);
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+/*
  * One pass: what changed since the last (everything after a (re)connect
  * or when --presence was turned on; zeros when it was turned off), the
  * refresh when due, the leaves whose grace is over.  -1 when a
@@ -334,7 +414,8 @@ int
 control_presence(struct control *ctl, uint64_t now)
 {
 	struct presence_update	*u;
-	size_t			 n;
+	char			**names = NULL;
+	size_t			 n, *lens = NULL, nnames = 0;
 	int			 on = atomic_load(&ctl->cfg->presence) != 0;
 	int			 r = 0;
 
@@ -345,10 +426,17 @@ control_presence(struct control *ctl, uint64_t now)
 		presence_updates_free(u, n);
 		return 0;
 	}
+	/* the streams owed a snapshot before the counts (theirs too) go */
+	if (on && ctl->cfg->presence_events && hub_presence_owed(ctl->hub,
+	    &names, &lens, &nnames) == -1)
+		log_warnx("presence: out of memory for the snapshots");
 	if (presence_take(!on || !ctl->presence_sent, &u, &n) == -1)
 		log_warnx("presence: out of memory taking the changes");
 	r = control_presence_send(ctl, u, n, !on);
 	presence_updates_free(u, n);
+	if (r == 0)
+		r = control_snapshots(ctl, names, lens, nnames);
+	presence_names_free(names, lens, nnames);
 	if (r == -1)
 		return -1;
 	ctl->presence_sent = on;

@@ -50,6 +50,8 @@ frame_set_position(const void *chan, uint32_t epoch, uint64_t offset)
 	return f;
 }
 
+static struct json_object *frame_json_string(const char *, size_t);
+
 /* the frame of what b holds, if ok; b is freed either way */
 static struct frame *
 frame_of(struct sbuf *b, int ok)
@@ -94,6 +96,41 @@ frame_overload(unsigned long ms, const char *limit)
 	return frame_of(&b, sse_retry(&b, ms) == 0 &&
 	    sse_event(&b, "overload") == 0 && sbuf_printf(&b,
 	    "data: {\"limit\":\"%s\"}\n", limit) == 0 && sse_end(&b) == 0);
+}
+
+struct frame *
+frame_presence(const char *channel, size_t channel_len, char *const *who,
+    const size_t *wlens, size_t n, unsigned long long anonymous)
+{
+	struct json_object	*o, *v, *users;
+	struct sbuf		 b;
+	const char		*s;
+	size_t			 i, slen;
+	int			 ok = 0;
+
+	sbuf_init(&b);
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	if ((v = frame_json_string(channel, channel_len)) == NULL ||
+	    json_object_object_add(o, "channel", v) != 0 ||
+	    (users = json_object_new_array_ext((int)n)) == NULL ||
+	    json_object_object_add(o, "users", users) != 0)
+		goto done;
+	for (i = 0; i < n; i++)
+		if ((v = frame_json_string(who[i], wlens[i])) == NULL ||
+		    json_object_array_add(users, v) != 0)
+			goto done;
+	if ((v = json_object_new_uint64(anonymous)) == NULL ||
+	    json_object_object_add(o, "anonymous", v) != 0)
+		goto done;
+	s = json_object_to_json_string_length(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &slen);
+	ok = s != NULL && sse_event(&b, "presence") == 0 &&
+	    sbuf_add(&b, "data: ", 6) == 0 && sbuf_add(&b, s, slen) == 0 &&
+	    sbuf_add(&b, "\n", 1) == 0 && sse_end(&b) == 0;
+done:
+	json_object_put(o);
+	return frame_of(&b, ok);
 }
 
 struct frame *

@@ -70,6 +70,14 @@ struct frame	*frame_reset(const char *id, const char *reason);
  * overload\ndata: {\"limit\":\"<limit>\"}\n\n".
  */
 struct frame	*frame_overload(unsigned long ms, const char *limit);
+/*
+ * Who is on a channel (--presence-events), for a new stream:
+ * "event: presence\ndata: {\"channel\":\"<channel>\",\"users\":[<who>,...],
+ * \"anonymous\":<streams>}\n\n", the users in the order given.
+ */
+struct frame	*frame_presence(const char *channel, size_t channel_len,
+		    char *const *who, const size_t *wlens, size_t n,
+		    unsigned long long anonymous);
 /* the heartbeat comment, ": ping\n" */
 struct frame	*frame_ping(void);
 struct frame	*frame_ref(struct frame *);

@@ -368,15 +368,18 @@ http_events(struct http *h, struct MHD_Connection *conn, const char *version,
 	    "Last-Event-ID");
 	if (last_id == NULL && q.has_last_event_id)
 		last_id = q.last_event_id;
+	/* counted in presence (sent to Redis by the control thread) before
+	   it joins the hub, so that a snapshot it is given counts it */
+	s->presence = presence_open(chan, lens, n, presence_who(q.has_user,
+	    q.user));
 	if (hub_add(h->hub, s, chan, lens, n, last_id, q.last, &res) == -1) {
+		presence_close(s->presence);
+		s->presence = NULL;
 		quota_release(h->quota, &s->slot);
 		stream_free(s);
 		return http_text(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "shutting down");
 	}
-	/* counted in presence (sent to Redis by the control thread) */
-	s->presence = presence_open(chan, lens, n, presence_who(q.has_user,
-	    q.user));
 	if (res.reset != -1)
 		log_kv(LOG_LEVEL_DEBUG, HTTP_EVENTS_FIELDS(s, &q, ip,
 		    hub_reset_name((enum hub_reset)res.reset)),

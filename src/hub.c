@@ -64,6 +64,8 @@ hub_new(const struct hub_config *cfg)
 	h->mailbox = cfg->mailbox;
 	h->exact = cfg->exact;
 	h->durable = cfg->durable;
+	h->presence = cfg->presence;
+	TAILQ_INIT(&h->owed);
 	if (table_init(&h->by_id) == -1) {
 		history_free(&h->history);
 		table_free(&h->chans);
@@ -161,6 +163,7 @@ hub_unsubscribe(struct hub *h, struct hub_sub *sub)
 {
 	struct hub_channel	*c = sub->channel;
 
+	hub_presence_forget(h, sub);
 	LIST_REMOVE(sub, entry);
 	sub->channel = NULL;
 	if (--c->nsubs == 0) {
@@ -264,6 +267,7 @@ hub_add(struct hub *h, struct stream *s, const char **channels0,
 		sub->channel = c;
 		LIST_INSERT_HEAD(&c->subs, sub, entry);
 		c->nsubs++;
+		hub_presence_owe(h, sub);
 	}
 	s->nsubs = n;
 	if (h->exact)

@@ -61,6 +61,7 @@ struct hub_config {
 	int		 exact;		/* exact subscriptions: see hub_channels */
 	unsigned	 await_ms;	/* exact: longest a new stream waits */
 	int		 durable;	/* --history redis: see hub_recovered */
+	int		 presence;	/* --presence-events: hub_presence.h */
 	/*
 	 * Called once at the end of every batch that woke streams (each
 	 * through stream_wake), with the hub lock held: the writers'

@@ -8,6 +8,8 @@
  *   hub_durable.c  --history redis: a new stream's read of Redis's history
  *   hub_catchup.c  --history redis: open streams brought up to date after
  *                  a Redis outage
+ *   hub_presence.c --presence-events: who is on a channel, for its new
+ *                  streams
  *
  * THREADS: everything here is under the hub lock (see hub.h).
  */
@@ -36,7 +38,11 @@ struct hub_channel {
 	int			 ephemeral;	/* it carried plain PUBLISHes */
 	uint64_t		 catchup_gen;	/* its latest catch-up read */
 	struct hub_catchup_chan	*result;	/* that read's, once in */
+	/* --presence-events (hub_presence.c) */
+	size_t			 nowed;		/* subs owed a snapshot */
+	TAILQ_ENTRY(hub_channel) owed_entry;	/* in hub->owed while any */
 };
+TAILQ_HEAD(hub_owed, hub_channel);
 
 TAILQ_HEAD(hub_streams, stream);
 STAILQ_HEAD(hub_wakes, stream);
@@ -72,6 +78,9 @@ struct hub {
 	uint64_t		 catchup_gen;
 	struct hub_catchups	 catchups;	/* answered, being applied */
 	int			 catchup_posted; /* hub_work is due */
+	/* --presence-events: channels with streams owed a snapshot */
+	int			 presence;
+	struct hub_owed		 owed;
 };
 
 struct hub_message;
@@ -146,5 +155,11 @@ void		 hub_catchup_start(struct hub *, const char **names,
 void		 hub_catchup_read(struct hub *, struct durable_read *);
 /* free every catch-up (hub_free) */
 void		 hub_catchup_free(struct hub *);
+
+/* hub_presence.c */
+/* sub joined its channel: a snapshot is owed to it (with --presence-events) */
+void		 hub_presence_owe(struct hub *, struct hub_sub *);
+/* sub leaves its channel: none is owed any more */
+void		 hub_presence_forget(struct hub *, struct hub_sub *);
 
 #endif

@@ -142,6 +142,7 @@ main(int argc, char **argv)
 	hc.exact = cfg.subscribe_exact;
 	hc.await_ms = cfg.redis_timeout_ms;
 	hc.durable = cfg.history_redis;
+	hc.presence = cfg.presence_events;
 	hc.wake_flush = writers_flush;
 	hc.wake_arg = writers;
 	if ((mailbox = mailbox_new()) == NULL)

@@ -249,8 +249,9 @@ static const struct options_entry options_entries[] = {
 	  "within this" },
 	{ .name = "presence-events", .type = OPTIONS_FLAG,
 	  OPTIONS_FIELD(presence_events), .def = "no",
-	  .help = "send event: join and event: leave to a channel's streams "
-	  "when someone's first stream opens and her last one closes" },
+	  .help = "tell each new stream who is there (event: presence), and "
+	  "send event: join and event: leave to a channel's streams when "
+	  "someone's first stream opens and her last one closes" },
 	{ .name = "presence-grace", .type = OPTIONS_SEC,
 	  OPTIONS_FIELD(presence_grace_s), .min = 0, .max = 3600,
 	  .def = "5", .arg = "SECONDS",

@@ -67,6 +67,8 @@ struct hub_sub {			/* hub: one channel membership */
 	unsigned char		 awaiting;	/* its subscription */
 	unsigned char		 missed;	/* 0, or a reset's reason + 1 */
 	unsigned char		 catching;	/* a catch-up read of it is out */
+	unsigned char		 present;	/* hub_presence.c: 0, or its
+						   snapshot owed (1), asked (2) */
 };
 
 enum stream_push_result {

@@ -20,7 +20,8 @@
 #   --presence-events; a user channel on every primary and an upload
 #   channel: FCALL sserelay_presence (sent to the channel's primary)
 #   answers who is there, through both instances, and a watcher gets the
-#   join (SPUBLISHed in the channel's slot); FCALL sserelay_revoke on a
+#   join (SPUBLISHed in the channel's slot), each new stream its event:
+#   presence read from its channel's primary; FCALL sserelay_revoke on a
 #   channel of every primary answers 2 (both instances subscribed on
 #   every primary), ends the streams with event: revoked, and new ones on
 #   either instance are refused with 403;
@@ -303,6 +304,25 @@ def control(cl):
     t.eq(sorted(e.json()["user"] for e in watcher.events
                 if e.event == "join"), sorted(users),
          "the watcher got a join for each, SPUBLISHed in the slot")
+
+    def snapshots(st, n):
+        st.wait(lambda: len([e for e in st.events
+                             if e.event == "presence"]) >= n, 10)
+        return sorted((e.json() for e in st.events
+                       if e.event == "presence"),
+                      key=lambda j: j["channel"])
+    t.eq([snapshots(st, 2)[1] for st in ss],
+         [{"channel": "user:" + u, "users": [u], "anonymous": 0}
+          for u in users],
+         "each stream was told who is on its user channel, read from "
+         "that channel's primary (event: presence)")
+    late = a.stream("/events?upload=%s" % up)
+    t.eq(snapshots(late, 1),
+         [{"channel": "upload:" + up, "users": sorted(users),
+           "anonymous": 2}],
+         "a new stream on upload:%s is told who is there, on every "
+         "instance's streams" % up)
+    late.close()
 
     got = [cc.cmd("FCALL", "sserelay_revoke", "1", "user:" + u, "60",
                   key="user:" + u) for u in users]

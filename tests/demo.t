@@ -18,7 +18,8 @@
 // shows the server busy (event: overload) and that the browser will retry,
 // and once the stream is free it is open without the notice. With
 // --presence --presence-events, alice's page shows who is watching her
-// upload: bob when his page opens, and no longer once it has closed.
+// upload: bob when his page opens, and no longer once it has closed; bob's
+// page, opened later, lists alice too.
 //
 // Needs SSERELAY_JS_MODULES (tests/js/install.sh: playwright-core, redis),
 // Chromium (CHROMIUM, default /usr/bin/chromium), redis-cli, and
@@ -331,10 +332,11 @@ h.run(async () => {
     args: ['--demo', '--heartbeat', '0.5', '--presence', '--presence-events', '--presence-grace', '1'] });
   const pa = await h.openPage(context, { first: false });
   await pa.goto(`${pres.base}/?user=alice&upload=u3`, { timeout: 15000 });
-  const watchers = () => pa.evaluate(() => {
+  const watchersOn = (p) => p.evaluate(() => {
     const li = document.querySelector('#watching [data-upload="u3"]');
     return li ? li.dataset.who : '';
   });
+  const watchers = () => watchersOn(pa);
   await h.waitFor(async () => (await watchers()) === 'alice', 'alice watching u3 on her own page', 10000)
     .catch((e) => diag(e.message));
   const pb = await h.openPage(context, { first: false });
@@ -342,6 +344,10 @@ h.run(async () => {
   const both = await h.waitFor(async () => { const w = await watchers(); return w === 'alice,bob' ? w : null; },
     'bob joins u3', 10000).catch(async (e) => { diag(e.message); return watchers(); });
   is(both, 'alice,bob', 'the page shows who is watching u3: alice and bob');
+  const onB = () => watchersOn(pb);
+  const bobSees = await h.waitFor(async () => { const w = await onB(); return w === 'alice,bob' ? w : null; },
+    'bob\'s page lists alice', 10000).catch(async (e) => { diag(e.message); return onB(); });
+  is(bobSees, 'alice,bob', 'bob\'s page, opened after alice\'s, lists her too (event: presence)');
   await pb.close();
   const one = await h.waitFor(async () => { const w = await watchers(); return w === 'alice' ? w : null; },
     'bob leaves u3', 10000).catch(async (e) => { diag(e.message); return watchers(); });

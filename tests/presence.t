@@ -12,11 +12,15 @@
 //    anonymous streams: FCALL sserelay_presence 1 upload:u7 answers
 //    exactly alice 1, bob 1, carol 1, "" 3 (the watcher is anonymous too),
 //    through both instances; sserelay_presence_count answers [3, 6];
+//  - each new stream gets event: presence first, who is there then (the
+//    watcher: nobody named, itself anonymous; erin, through HAProxy:
+//    everyone, herself too, anonymous 3), once;
 //  - the watcher gets one join for each of them; a page reload of alice's
 //    (her stream closed and opened again at once, on A) inside the grace
 //    gives neither a leave nor a join: dave, on A as well, then leaves for
 //    real, and once his leave has come (a leave is checked in due order
-//    on an instance) alice still has one join and no leave;
+//    on an instance) alice still has one join and no leave, and her
+//    reloaded page was told who is there;
 //  - B SIGKILLed: its people are gone from the answer within
 //    --presence-ttl of the kill (measured from the kill);
 //  - --presence is live: an instance started with it off counts nobody;
@@ -50,13 +54,14 @@ const chromiumMissing = !h.chromiumPath() ? 'chromium not found'
 const HAPROXY_CFG = fs.readFileSync(path.join(h.EXAMPLES, 'haproxy.cfg'), 'utf8');
 
 function client(url) {
-  const st = { opens: 0, joins: [], leaves: [], msgs: [], es: null };
+  const st = { opens: 0, joins: [], leaves: [], snapshots: [], msgs: [], es: null };
   st.es = new EventSource(url);
   st.es.onmessage = (ev) => st.msgs.push([ev.data, ev.lastEventId]);
   h.onCleanup(() => st.es.close());
   st.es.onopen = () => { st.opens++; };
   st.es.addEventListener('join', (ev) => st.joins.push({ ...JSON.parse(ev.data), id: ev.lastEventId }));
   st.es.addEventListener('leave', (ev) => st.leaves.push({ ...JSON.parse(ev.data), id: ev.lastEventId }));
+  st.es.addEventListener('presence', (ev) => st.snapshots.push(JSON.parse(ev.data)));
   return st;
 }
 
@@ -67,6 +72,8 @@ async function presence(redis, ch) {
   for (let i = 0; i < a.length; i += 2) o[a[i]] = Number(a[i + 1]);
   return o;
 }
+// the presence snapshots st got for channel ch
+const snapOf = (st, ch) => st.snapshots.filter((x) => x.channel === ch);
 const same = (x, y) => JSON.stringify(x) === JSON.stringify(y);
 
 h.run(async () => {
@@ -86,6 +93,9 @@ h.run(async () => {
 
   const watcher = client(`http://127.0.0.1:${a.port}/events?upload=u7`);
   await h.waitFor(() => watcher.opens === 1, 'the watcher open', 10000);
+  await h.waitFor(() => watcher.snapshots.length > 0, 'the watcher\'s snapshot', 10000);
+  is(watcher.snapshots, [{ channel: CH, users: [], anonymous: 1 }],
+    'the first stream is told who is there (event: presence): nobody named, itself anonymous');
   const alice = client(`http://127.0.0.1:${a.port}/events?user=alice&upload=u7`);
   const bob = client(`${via}/events?user=bob&upload=u7`);
   const anon1 = client(`${via}/events?upload=u7`);
@@ -126,15 +136,29 @@ h.run(async () => {
   is(watcher.joins.map((j) => j.user).sort(), named, 'the watcher got one join for each, and nothing for the anonymous');
   ok(watcher.joins.every((j) => j.channel === CH), 'each join names the channel');
 
+  // a new stream is told who is there (event: presence), whichever
+  // instance it reaches, itself included
+  const erin = client(`${via}/events?user=erin&upload=u7`);
+  await h.waitFor(() => erin.snapshots.length === 2, 'erin\'s snapshots', 10000);
+  is(snapOf(erin, CH), [{ channel: CH, users: named.concat(['erin']).sort(), anonymous: 3 }],
+    'a new stream through HAProxy: event: presence lists everyone there, itself too, and the anonymous streams');
+  is(snapOf(erin, 'user:erin'), [{ channel: 'user:erin', users: ['erin'], anonymous: 0 }],
+    'and one for each of its channels (user:erin)');
+  erin.es.close();
+  await h.waitFor(async () => !('erin' in await presence(redis, CH)), 'erin gone from the answer', 10000);
+
   // a page reload inside the grace, then dave leaves for real, all on A
   const dave = client(`http://127.0.0.1:${a.port}/events?user=dave&upload=u7`);
   await h.waitFor(() => watcher.joins.some((j) => j.user === 'dave'), 'dave\'s join', 10000);
   alice.es.close();
   const alice2 = client(`http://127.0.0.1:${a.port}/events?user=alice&upload=u7`);
   await h.waitFor(() => alice2.opens === 1, 'alice\'s page reloaded', 10000);
+  await h.waitFor(() => snapOf(alice2, CH).length > 0, 'the reloaded page\'s snapshot', 10000);
   dave.es.close();
   await h.waitFor(() => watcher.leaves.some((l) => l.user === 'dave'), 'dave\'s leave, after the grace', 10000 + GRACE * 1000);
   is(watcher.joins.filter((j) => j.user === 'alice').length, 1, 'alice\'s reload: no second join');
+  is(snapOf(alice2, CH), [{ channel: CH, users: named.concat(['dave']).sort(), anonymous: 3 }],
+    'alice\'s reloaded page is told who is there (no join told it)');
   is(watcher.leaves.filter((l) => l.user === 'alice').length, 0, 'alice\'s reload: no leave');
   is(watcher.joins.filter((j) => j.user === 'dave').length, 1, 'dave: one join');
   is(watcher.leaves.filter((l) => l.user === 'dave').length, 1, 'dave: one leave');

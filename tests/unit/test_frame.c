@@ -440,6 +440,29 @@ test_envelope(void)
 	sbuf_free(&b);
 }
 
+/* who is on a channel, for a new stream (--presence-events) */
+static void
+test_presence(void)
+{
+	struct frame	*f;
+	char		*who[3] = { "alice", "b\"ob", "bad\xff" };
+	size_t		 wlens[3] = { 5, 4, 4 };
+
+	f = frame_presence(L("upload:u7"), who, wlens, 3, 2);
+	ok(f != NULL, "frame_presence: a frame");
+	is_mem(f->data, f->len, L("event: presence\ndata: "
+	    "{\"channel\":\"upload:u7\",\"users\":[\"alice\",\"b\\\"ob\","
+	    "\"bad\xef\xbf\xbd\"],\"anonymous\":2}\n\n"),
+	    "event: presence, one JSON line: the users escaped, invalid "
+	    "UTF-8 replaced, the anonymous streams counted");
+	frame_unref(f);
+	f = frame_presence(L("room:r"), NULL, NULL, 0, 0);
+	is_mem(f->data, f->len, L("event: presence\ndata: "
+	    "{\"channel\":\"room:r\",\"users\":[],\"anonymous\":0}\n\n"),
+	    "nobody there: an empty list");
+	frame_unref(f);
+}
+
 int
 main(void)
 {
@@ -447,5 +470,6 @@ main(void)
 	test_json();
 	test_raw();
 	test_envelope();
+	test_presence();
 	return done_testing();
 }

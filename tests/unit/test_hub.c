@@ -23,6 +23,7 @@
 
 #include "frame.h"
 #include "hub.h"
+#include "hub_presence.h"
 #include "mailbox.h"
 #include "ring.h"
 #include "sse.h"
@@ -870,6 +871,107 @@ test_threads(void)
 	hub_free(h);
 }
 
+static void
+names_free(char **names, size_t *lens, size_t n)
+{
+	while (n-- > 0)
+		free(names[n]);
+	free(names);
+	free(lens);
+}
+
+/*
+ * --presence-events (hub_presence.h): a stream is owed a snapshot from
+ * the moment it joins; hub_presence_owed names the channels of those
+ * owed one and marks them asked; hub_presence_give gives the frame to
+ * the asked only, so that one joining after the ask waits for the next.
+ */
+static void
+test_presence(void)
+{
+	struct hub_config hc;
+	struct hub *h;
+	struct stream *s1, *s2, *s3, *s4, *s5;
+	struct conn c1, c2, c3, c4, c5;
+	struct kit_event ev[8];
+	struct frame *f;
+	char **names;
+	size_t *lens, n;
+	int slips = 0;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.format = FRAME_FORMAT_RAW;
+	hc.presence = 1;
+	h = hub_new(&hc);
+	f = mkframe("event: presence\ndata: who\n\n");
+	s1 = kit_stream(8, &c1);
+	s2 = kit_stream(8, &c2);
+	s3 = kit_stream(8, &c3);
+	s4 = kit_stream(8, &c4);
+
+	is_int(hub_presence_owed(h, &names, &lens, &n), 0, "nothing owed: 0");
+	is_int(n, 0, "nothing owed: no channel");
+	kit_add(h, s1, "upload:u7", NULL);
+	hub_presence_owed(h, &names, &lens, &n);
+	ok(n == 1 && lens[0] == 9 && strcmp(names[0], "upload:u7") == 0,
+	    "a new stream: its channel is named");
+	names_free(names, lens, n);
+	kit_add(h, s2, "upload:u7", NULL);	/* after the ask */
+	is_int(hub_presence_give(h, "upload:u7", 9, f), 1,
+	    "given to the one stream asked for");
+	is_int(kit_read_events(s1, ev, 8, &slips), 1, "s1: one event");
+	is_str(ev[0].event, "presence", "s1: event: presence");
+	is_int(kit_read_events(s2, ev, 8, &slips), 0,
+	    "s2 joined after the ask: nothing yet");
+	is_int(hub_presence_give(h, "upload:u7", 9, f), 0,
+	    "given again before an ask: to nobody");
+	hub_presence_owed(h, &names, &lens, &n);
+	is_int(n, 1, "s2 is still owed one: its channel named again");
+	names_free(names, lens, n);
+	is_int(hub_presence_give(h, "upload:u7", 9, f), 1, "s2 gets it");
+	is_int(kit_read_events(s2, ev, 8, &slips), 1, "s2: one event");
+	is_int(kit_read_events(s1, ev, 8, &slips), 0, "s1: not a second");
+	hub_presence_owed(h, &names, &lens, &n);
+	is_int(n, 0, "everyone has had one: nothing owed");
+
+	/* a stream that leaves owes nothing: before the ask, or after */
+	kit_add(h, s3, "room:r", NULL);
+	hub_remove(h, s3);
+	hub_presence_owed(h, &names, &lens, &n);
+	is_int(n, 0, "left before the ask: its channel is not named");
+	kit_add(h, s4, "room:r", NULL);
+	hub_presence_owed(h, &names, &lens, &n);
+	is_int(n, 1, "a new stream on room:r: named");
+	names_free(names, lens, n);
+	hub_remove(h, s4);
+	is_int(hub_presence_give(h, "room:r", 6, f), 0,
+	    "left after the ask: given to nobody");
+	hub_presence_owed(h, &names, &lens, &n);
+	is_int(n, 0, "and nothing owed");
+
+	hub_remove(h, s1);
+	hub_remove(h, s2);
+	hub_free(h);
+
+	/* without --presence-events nothing is ever owed */
+	hc.presence = 0;
+	h = hub_new(&hc);
+	s5 = kit_stream(8, &c5);
+	kit_add(h, s5, "upload:u7", NULL);
+	hub_presence_owed(h, &names, &lens, &n);
+	is_int(n, 0, "without --presence-events: nothing owed");
+	hub_remove(h, s5);
+	hub_free(h);
+	stream_free(s5);
+	is_int(c1.errors + c2.errors + c3.errors + c4.errors + c5.errors, 0,
+	    "no wake of an unattached stream");
+	frame_unref(f);
+	stream_free(s1);
+	stream_free(s2);
+	stream_free(s3);
+	stream_free(s4);
+}
+
 int
 main(void)
 {
@@ -881,6 +983,7 @@ main(void)
 	test_close_all();
 	test_subscribed();
 	test_exact();
+	test_presence();
 	test_threads();
 	return done_testing();
 }
