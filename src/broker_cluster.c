@@ -163,14 +163,8 @@ broker_cluster_step(struct broker *b, uint64_t now)
 	}
 	if (link_ask(b->control, &b->control_q, 2, argv, lens, now) ==
 	    LINK_DEAD) {
-		if (!b->map_failing)
-			log_kv(LOG_LEVEL_WARN, LINK_FIELDS(b->control),
-			    "redis: cannot read the cluster map from %s: %s; "
-			    "trying the next node", link_name(b->control),
-			    link_error(b->control));
-		b->map_failing = 1;
-		link_free(b->control);
-		b->control = NULL;
+		link_lost(&b->control, &b->map_failing,
+		    "cannot read the cluster map from", "trying the next node");
 		/* every candidate in turn, then a pause */
 		b->next_refresh_ms = b->control_next == 0 ?
 		    now + BROKER_BACKOFF_MAX_MS / 5 : now;

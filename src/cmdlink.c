@@ -243,16 +243,9 @@ cmdlink_down(struct cmdlink *c, uint64_t now)
 {
 	unsigned	 base;
 
-	if (c->link != NULL) {
-		if (!c->warned)
-			log_kv(LOG_LEVEL_WARN, LINK_FIELDS(c->link),
-			    "redis: command connection to %s: %s; "
-			    "reconnecting", link_name(c->link),
-			    link_error(c->link));
-		c->warned = 1;
-		link_free(c->link);
-		c->link = NULL;
-	}
+	if (c->link != NULL)
+		link_lost(&c->link, &c->warned, "command connection to",
+		    "reconnecting");
 	TAILQ_CONCAT(&c->inflight, &c->queued, entry);
 	TAILQ_CONCAT(&c->queued, &c->inflight, entry);
 	c->state = CMDLINK_DOWN;

@@ -204,6 +204,19 @@ link_free(struct link *l)
 	free(l);
 }
 
+void
+link_lost(struct link **lp, int *warned, const char *what, const char *then)
+{
+	struct link	*l = *lp;
+
+	if (!*warned)
+		log_kv(LOG_LEVEL_WARN, LINK_FIELDS(l), "redis: %s %s: %s; %s",
+		    what, link_name(l), link_error(l), then);
+	*warned = 1;
+	link_free(l);
+	*lp = NULL;
+}
+
 enum link_state
 link_state(const struct link *l)
 {

@@ -53,6 +53,13 @@ typedef void	(*link_reply_fn)(void *arg, struct link *,
 struct link	*link_new(const struct link_target *, unsigned timeout_ms,
 		    link_reply_fn, void *arg);
 void		 link_free(struct link *);
+/*
+ * A link that failed is let go of: "redis: <what> <name>: <error>;
+ * <then>" logged as a warning unless *warned (then set), the link freed
+ * and *lp NULL.
+ */
+void		 link_lost(struct link **lp, int *warned, const char *what,
+		    const char *then);
 enum link_state	 link_state(const struct link *);
 /* why it died; "" while alive */
 const char	*link_error(const struct link *);

@@ -67,9 +67,15 @@ bail(const char *what)
 	exit(1);
 }
 
-/* a connected pair of loopback TCP sockets: *srv non-blocking */
+/*
+ * A connected pair of loopback TCP sockets: *srv non-blocking.  With
+ * bufsz, *srv's send buffer and *cli's receive buffer are that small, set
+ * before the connection is made (on the listener, which *srv inherits it
+ * from): shrunk after it, loopback TCP can stall for hundreds of ms per
+ * write, and a loaded box then takes past any limit (DESIGN.md).
+ */
 static void
-tcp_pair(int *srv, int *cli)
+tcp_pair(int *srv, int *cli, int bufsz)
 {
 	struct sockaddr_in	 a;
 	socklen_t		 len = sizeof(a);
@@ -79,10 +85,14 @@ tcp_pair(int *srv, int *cli)
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((l = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    (bufsz > 0 && setsockopt(l, SOL_SOCKET, SO_SNDBUF, &bufsz,
+	    sizeof(bufsz)) == -1) ||
 	    bind(l, (struct sockaddr *)&a, sizeof(a)) == -1 ||
 	    listen(l, 1) == -1 ||
 	    getsockname(l, (struct sockaddr *)&a, &len) == -1 ||
 	    (*cli = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    (bufsz > 0 && setsockopt(*cli, SOL_SOCKET, SO_RCVBUF, &bufsz,
+	    sizeof(bufsz)) == -1) ||
 	    connect(*cli, (struct sockaddr *)&a, sizeof(a)) == -1 ||
 	    (*srv = accept4(l, NULL, NULL, SOCK_NONBLOCK)) == -1)
 		bail("tcp_pair");
@@ -200,7 +210,7 @@ test_write(struct writers *ws, struct frame *head)
 	sbuf_init(&want);
 
 	/* a reading client gets the head, then every frame, in order */
-	tcp_pair(&srv, &cli);
+	tcp_pair(&srv, &cli, sz);
 	s = mkstream(ws, head, 64);
 	writer_attach(s, srv, NULL);
 	sbuf_add(&want, head->data, head->len);
@@ -221,7 +231,6 @@ test_write(struct writers *ws, struct frame *head)
 	 * writer waits for room (EPOLLOUT) and goes on exactly where the
 	 * socket stopped taking, frames split across writes.
 	 */
-	setsockopt(srv, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	memset(bigtext, 'x', sizeof(bigtext) - 3);
 	memcpy(bigtext, "data: ", 6);
 	bigtext[sizeof(bigtext) - 3] = '\n';
@@ -279,7 +288,7 @@ test_gone(struct writers *ws, struct frame *head)
 
 	sbuf_init(&got);
 	/* the client closes: let go of at once, no write needed */
-	tcp_pair(&srv, &cli);
+	tcp_pair(&srv, &cli, 0);
 	s = mkstream(ws, head, 8);
 	writer_attach(s, srv, NULL);
 	n = head->len;
@@ -292,7 +301,7 @@ test_gone(struct writers *ws, struct frame *head)
 	close(srv);
 
 	/* the client resets (RST) */
-	tcp_pair(&srv, &cli);
+	tcp_pair(&srv, &cli, 0);
 	s = mkstream(ws, head, 8);
 	writer_attach(s, srv, NULL);
 	sbuf_reset(&got);
@@ -304,7 +313,7 @@ test_gone(struct writers *ws, struct frame *head)
 	close(srv);
 
 	/* a stream awaiting its subscriptions writes nothing */
-	tcp_pair(&srv, &cli);
+	tcp_pair(&srv, &cli, 0);
 	s = mkstream(ws, head, 8);
 	stream_await(s);
 	writer_attach(s, srv, NULL);
@@ -335,7 +344,7 @@ test_timers(struct writers *ws, struct frame *head, _Atomic unsigned *hb)
 	sbuf_init(&got);
 	/* idle: a ping every --heartbeat */
 	atomic_store(hb, 100);
-	tcp_pair(&srv, &cli);
+	tcp_pair(&srv, &cli, 0);
 	s = mkstream(ws, head, 8);
 	before = atomic_load(&stats.heartbeats);
 	writer_attach(s, srv, NULL);
@@ -362,7 +371,7 @@ test_timers(struct writers *ws, struct frame *head, _Atomic unsigned *hb)
 	/* a token's expiry ends it with the retry frame */
 	retry = mk("retry: 4242\n\n");
 	writers_set_retry(ws, retry);
-	tcp_pair(&srv2, &cli2);
+	tcp_pair(&srv2, &cli2, 0);
 	t = mkstream(ws, head, 8);
 	t->expires = time(NULL) + 1;
 	atomic_store(hb, 3600000);
@@ -414,7 +423,7 @@ test_abort(struct writers *ws, struct frame *head)
 	int		 srv[6], cli[6], i, n = 0;
 
 	for (i = 0; i < 6; i++) {
-		tcp_pair(&srv[i], &cli[i]);
+		tcp_pair(&srv[i], &cli[i], 0);
 		s[i] = mkstream(ws, head, 8);
 		writer_attach(s[i], srv[i], NULL);
 	}
