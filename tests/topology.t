@@ -400,7 +400,15 @@ def proxy_checks(label, h, backends):
     t.ok(harness.wait_for(h.servers_up, 20, 0.05),
          "%s: every backend server is UP" % label, repr(h.server_stats()))
     names = []
+
+    def idle():
+        st = h.server_stats()
+        return bool(st) and all(int(r.get("scur") or 0) == 0
+                                for r in st.values())
     for _ in range(3 * len(backends)):
+        # leastconn: the last connection must be closed in HAProxy's count
+        # before the next is balanced (a loaded box can be late to close)
+        harness.wait_for(idle, 10, 0.02)
         r = harness.http_request(h.port, "GET", "/whoami", timeout=10)
         names.append(r.body.decode().strip() if r.status == 200 else None)
     counts = {n: names.count(n) for n in by_name}
