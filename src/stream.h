@@ -22,10 +22,12 @@
  *   writer when it takes frames out (stream_out, stream_sent).
  * - Writer only, once attached: what is being written (cur and its
  *   offset, the id line, the chunked body's end), the socket, the timer.
- *   No lock: one thread.
+ *   Under its writer's run lock: the writer's thread, or a waker that
+ *   writes for it while it sleeps (writer.h).
  * - The writer's lock (struct writer): the dirty list entry and state.
  * - The hub lock: the memberships and the hub's lists (hub.c).
- * Lock order: hub lock -> stream lock; hub lock -> writer lock.  The
+ * Lock order: hub lock -> stream lock; hub lock -> writer's run lock
+ * (trylock) -> writer lock.  The
  * writer never holds its lock while it takes a stream's, nor the other
  * way round.
  *

@@ -13,14 +13,21 @@
  * - struct writer's lock guards its dirty list (streams with work, put
  *   there by writer_wake from the hub's batch end), its incoming list
  *   (streams handed over by MHD workers) and its sleeping/signalled state.
- *   Everything else of a writer is its thread's alone.
- * - writers_flush() (the hub's batch end, the hub lock held) writes a
- *   sleeping writer's eventfd once if its dirty list is not empty: one
- *   write per writer per Redis read batch at most.
+ * - Its run lock guards everything else of a writer and of its streams'
+ *   output (stream.h): the thread holds it for each round and lets go of
+ *   it only to sleep in epoll_wait.
+ * - writers_flush() (the hub's batch end, the hub lock held), for each
+ *   writer with dirty streams: when it sleeps and has a few (at most 8),
+ *   the caller takes its run lock (trylock: never waits) and writes them
+ *   itself, so that an event to a quiet stream leaves from the thread
+ *   that read it; otherwise, or for what is left (a stream ended, a
+ *   deadline moved), it writes the writer's eventfd once: one write per
+ *   writer per Redis read batch at most.  A writer's thread skips the
+ *   epoll events of streams a waker ended while it waited for the lock.
  * - Heartbeats, token expiry and the drain of closing streams run on each
  *   writer's own timer heap.
- * - Lock order: hub lock -> writer lock (writer_wake, writers_flush); the
- *   writer never holds its lock while it takes another.
+ * - Lock order: hub lock -> run lock (trylock only) -> writer lock ->
+ *   stream lock; the writer never holds its lock while it takes another.
  */
 #ifndef SSERELAY_WRITER_H
 #define SSERELAY_WRITER_H

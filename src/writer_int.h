@@ -4,8 +4,9 @@
  * writer_timer.c (each stream's deadlines: heartbeats, token expiry, the
  * end of a drain).
  *
- * THREADS: the writer thread's own, but for the fields under its lock
- * (see writer.h).
+ * THREADS: whoever holds the writer's run lock (its thread, for each
+ * round, or a waker that writes for it while it sleeps), but for the
+ * fields under its lock (see writer.h).
  */
 #ifndef SSERELAY_WRITER_INT_H
 #define SSERELAY_WRITER_INT_H
@@ -39,13 +40,18 @@ struct writer {
 	/* lock */
 	pthread_mutex_t		 lock;
 	struct writer_streams	 dirty;
+	unsigned		 ndirty;	/* on dirty */
 	struct writer_streams	 incoming;
 	int			 sleeping;
 	int			 signalled;
 	int			 abort;
 	int			 stop;
 
-	/* its thread's */
+	/*
+	 * run: its thread's, or a waker's that found it asleep (writer.h);
+	 * held by the thread for each round, never while it sleeps
+	 */
+	pthread_mutex_t		 run;
 	struct writer_streams	 ended;		/* to give back this round */
 	struct heap		 timers;
 	struct stream_out	 out;

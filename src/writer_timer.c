@@ -11,7 +11,8 @@
  * the stream with the writers' retry frame (writers_set_retry), like a
  * slow client's.
  *
- * THREADS: the writer thread's own, but the retry frame (its own lock).
+ * THREADS: under the writer's run lock (writer.h), but the retry frame
+ * (its own lock).
  */
 #include "autoconf.h"
 

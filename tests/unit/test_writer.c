@@ -6,7 +6,10 @@
  * is let go of (s->done) without any write; heartbeats when a stream is
  * idle and none while it is busy; a token's expiry ends the stream with
  * the retry frame; a closing stream whose client does not read is dropped
- * after its drain time; writers_abort lets go of all.
+ * after its drain time; writers_abort lets go of all; an event to a
+ * quiet stream is written by the thread that wakes a sleeping writer
+ * (on the wire when the wake returns), and a batch of many is still all
+ * written by the writers.
  *
  * Every wait is for a condition, with a generous limit only so that a
  * broken writer fails the test instead of hanging it.
@@ -22,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,11 +43,13 @@
 
 static sem_t		 done_sem;
 static atomic_int	 dones;
+static void	 race_done(struct stream *);
 
 static void
 on_done(struct stream *s)
 {
 	atomic_fetch_add(&dones, 1);
+	race_done(s);
 	sem_post(&done_sem);
 }
 
@@ -187,13 +194,40 @@ mkstream(struct writers *ws, struct frame *head, size_t ring)
 }
 
 /* queue f as the hub does: push, then at the batch end wake and flush */
+static int	 dropped;	/* pushes publish() saw refused */
+
 static void
 publish(struct writers *ws, struct stream *s, struct frame *f)
 {
-	if (stream_push(s, f) == STREAM_PUSH_WAKE) {
+	switch (stream_push(s, f)) {
+	case STREAM_PUSH_WAKE:
 		stream_wake(s);
 		writers_flush(ws);
+		break;
+	case STREAM_PUSH_QUEUED:
+		break;
+	default:
+		dropped++;
 	}
+}
+
+/* where a stream that stopped is: in it, in the kernel, or neither */
+static void
+stuck(struct stream *s, int srv, int cli)
+{
+	int	 outq = -1, inq = -1;
+
+	ioctl(srv, SIOCOUTQ, &outq);
+	ioctl(cli, SIOCINQ, &inq);
+	pthread_mutex_lock(&s->lock);
+	diag("stream: ring %zu, cur %s+%zu, woken %d, attached %d, closing "
+	    "%d, ended %d, overflowed %d, pushes refused %d; writer's: "
+	    "want_out %d, on_dirty %d, wstate %d; kernel: server unsent %d, "
+	    "client unread %d",
+	    ring_count(&s->ring), s->cur != NULL ? "yes" : "no", s->curoff,
+	    s->woken, s->attached, s->closing, s->ended, s->overflowed,
+	    dropped, s->want_out, s->on_dirty, s->wstate, outq, inq);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void
@@ -211,7 +245,13 @@ test_write(struct writers *ws, struct frame *head)
 
 	/* a reading client gets the head, then every frame, in order */
 	tcp_pair(&srv, &cli, sz);
-	s = mkstream(ws, head, 64);
+	/*
+	 * Room for both batches: a frame's slot is let go of after the
+	 * sendmsg that wrote it returns, and the client may have read the
+	 * first 50 (and the test pushed the next 44) before the writer's
+	 * thread, preempted, gets there.
+	 */
+	s = mkstream(ws, head, 128);
 	writer_attach(s, srv, NULL);
 	sbuf_add(&want, head->data, head->len);
 	for (i = 0; i < 50; i++) {
@@ -250,10 +290,11 @@ test_write(struct writers *ws, struct frame *head)
 	}
 	frame_unref(big);
 	want_len = want.len;
-	ok(read_until(cli, &got, has_len, &want_len) &&
+	if (!ok(read_until(cli, &got, has_len, &want_len) &&
 	    got.len == want.len && memcmp(got.data, want.data, want.len) == 0,
 	    "2.4 MB to a client that stopped reading, then read: all of it, "
-	    "byte for byte, in order");
+	    "byte for byte, in order"))
+		stuck(s, srv, cli);
 	diag("%zu bytes", got.len);
 
 	/* closing: what is queued, the final, the last-chunk, then done */
@@ -275,6 +316,114 @@ test_write(struct writers *ws, struct frame *head)
 	close(cli);
 	sbuf_free(&got);
 	sbuf_free(&want);
+}
+
+/* readable at once (no wait): 1 if so */
+static int
+readable_now(int fd, struct sbuf *b)
+{
+	char	 buf[4096];
+	ssize_t	 n;
+	int	 got = 0;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		sbuf_add(b, buf, (size_t)n);
+		got = 1;
+	}
+	return got;
+}
+
+static void
+test_inline(struct writers *ws, struct frame *head)
+{
+	struct stream	*s[20];
+	struct frame	*f;
+	struct sbuf	 got[20], want[20];
+	char		 text[64];
+	size_t		 want_len;
+	uint64_t	 until;
+	int		 srv[20], cli[20], i, j, tries, inline_run = 0, all = 1;
+
+	for (i = 0; i < 20; i++) {
+		sbuf_init(&got[i]);
+		sbuf_init(&want[i]);
+		tcp_pair(&srv[i], &cli[i], 0);
+		s[i] = mkstream(ws, head, 64);
+		writer_attach(s[i], srv[i], NULL);
+		sbuf_add(&want[i], head->data, head->len);
+	}
+	for (i = 0; i < 20; i++) {
+		want_len = want[i].len;
+		all &= read_until(cli[i], &got[i], has_len, &want_len);
+	}
+	ok(all, "20 streams: each client has its head");
+
+	/*
+	 * Once its writer sleeps (a round ends, nothing is due for an hour),
+	 * every event to the quiet stream is on the wire when the wake
+	 * returns: the waker wrote it.  Until then an event may still be
+	 * the writer's to write; the first one seen at once starts the run.
+	 */
+	until = util_now_ms() + LIMIT_MS;
+	for (tries = 0; inline_run < 20 && util_now_ms() < until; tries++) {
+		snprintf(text, sizeof(text), "data: quiet %d\n\n", tries);
+		f = mk(text);
+		chunk(&want[0], f);
+		publish(ws, s[0], f);
+		frame_unref(f);
+		if (readable_now(cli[0], &got[0]))
+			inline_run++;
+		else if (inline_run > 0)
+			break;
+		else
+			usleep(1000);
+	}
+	is_int(inline_run, 20, "a quiet stream with a sleeping writer: 20 "
+	    "events in a row on the wire when the wake returns");
+	want_len = want[0].len;
+	ok(read_until(cli[0], &got[0], has_len, &want_len) &&
+	    got[0].len == want[0].len &&
+	    memcmp(got[0].data, want[0].data, want[0].len) == 0,
+	    "and all of them, in order");
+
+	/* one batch to all 20 (more than a waker writes): the writers do */
+	for (j = 0; j < 3; j++) {
+		for (i = 0; i < 20; i++) {
+			snprintf(text, sizeof(text), "data: all %d %d\n\n", j,
+			    i);
+			f = mk(text);
+			chunk(&want[i], f);
+			if (stream_push(s[i], f) == STREAM_PUSH_WAKE)
+				stream_wake(s[i]);
+			frame_unref(f);
+		}
+		writers_flush(ws);
+	}
+	for (i = 0, all = 1; i < 20; i++) {
+		want_len = want[i].len;
+		all &= read_until(cli[i], &got[i], has_len, &want_len) &&
+		    got[i].len == want[i].len &&
+		    memcmp(got[i].data, want[i].data, want[i].len) == 0;
+	}
+	ok(all, "three batches to 20 streams: every client gets its three, "
+	    "in order");
+
+	for (i = 0; i < 20; i++) {
+		if (stream_close(s[i], NULL)) {
+			stream_wake(s[i]);
+			writers_flush(ws);
+		}
+	}
+	for (i = 0, all = 1; i < 20; i++)
+		all &= wait_done();
+	ok(all, "closed: the writers let go of all 20");
+	for (i = 0; i < 20; i++) {
+		stream_free(s[i]);
+		close(srv[i]);
+		close(cli[i]);
+		sbuf_free(&got[i]);
+		sbuf_free(&want[i]);
+	}
 }
 
 static void
@@ -416,6 +565,60 @@ test_timers(struct writers *ws, struct frame *head, _Atomic unsigned *hb)
 	sbuf_free(&got);
 }
 
+/*
+ * A client that goes away just as the stream is closed and the waker
+ * writes its end itself: the writer may hold the client's hang-up from
+ * epoll_wait while the waker lets go of the stream.  Each stream must be
+ * given back once (MHD aborts on a second resume), never twice: the
+ * streams are kept until the writers stop, and on_done counts a second
+ * give-back of any.
+ */
+#define RACE_N	200
+static struct stream * _Atomic race_s[RACE_N];
+static int		 race_fd[RACE_N];
+static atomic_int	 race_given[RACE_N];
+static atomic_int	 race_doubles;
+
+static void
+race_done(struct stream *s)
+{
+	int	 i;
+
+	for (i = 0; i < RACE_N; i++)
+		if (race_s[i] == s && atomic_fetch_add(&race_given[i], 1) > 0)
+			atomic_fetch_add(&race_doubles, 1);
+}
+
+static void
+test_end_race(struct writers *ws, struct frame *head)
+{
+	struct stream	*s;
+	struct sbuf	 got;
+	struct linger	 rst = { 1, 0 };
+	size_t		 want_len = head->len;
+	int		 cli, i, all = 1;
+
+	for (i = 0; i < RACE_N; i++) {
+		sbuf_init(&got);
+		tcp_pair(&race_fd[i], &cli, 0);
+		s = race_s[i] = mkstream(ws, head, 8);
+		writer_attach(s, race_fd[i], NULL);
+		all &= read_until(cli, &got, has_len, &want_len);
+		if (i % 2)
+			setsockopt(cli, SOL_SOCKET, SO_LINGER, &rst,
+			    sizeof(rst));
+		close(cli);
+		if (stream_close(s, NULL)) {
+			stream_wake(s);
+			writers_flush(ws);
+		}
+		all &= wait_done();
+		sbuf_free(&got);
+	}
+	ok(all, "%d clients gone as their streams close: each let go of",
+	    RACE_N);
+}
+
 static void
 test_abort(struct writers *ws, struct frame *head)
 {
@@ -446,6 +649,7 @@ main(void)
 	struct frame		*head;
 	static _Atomic unsigned	 hb = 3600000;
 	char			 err[256];
+	int			 i;
 
 	sem_init(&done_sem, 0, 0);
 	memset(&wc, 0, sizeof(wc));
@@ -459,10 +663,18 @@ main(void)
 	is_int(writers_count(ws), 2, "two writer threads");
 	head = mk("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 	test_write(ws, head);
+	test_inline(ws, head);
 	test_gone(ws, head);
 	test_timers(ws, head, &hb);
+	test_end_race(ws, head);
 	test_abort(ws, head);
 	writers_stop(ws);
+	is_int(atomic_load(&race_doubles), 0,
+	    "and each given back once, never twice");
+	for (i = 0; i < RACE_N; i++) {
+		stream_free(race_s[i]);
+		close(race_fd[i]);
+	}
 	frame_unref(head);
 	sem_destroy(&done_sem);
 	return done_testing();
