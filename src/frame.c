@@ -16,6 +16,9 @@
 #include "sse.h"
 #include "utf8.h"
 
+/* json-c's output: one line, '/' as it is */
+#define FRAME_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 struct frame *
 frame_new(const void *p, size_t len)
 {
@@ -123,8 +126,7 @@ frame_presence(const char *channel, size_t channel_len, char *const *who,
 	if ((v = json_object_new_uint64(anonymous)) == NULL ||
 	    json_object_object_add(o, "anonymous", v) != 0)
 		goto done;
-	s = json_object_to_json_string_length(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &slen);
+	s = json_object_to_json_string_length(o, FRAME_JSON_FLAGS, &slen);
 	ok = s != NULL && sse_event(&b, "presence") == 0 &&
 	    sbuf_add(&b, "data: ", 6) == 0 && sbuf_add(&b, s, slen) == 0 &&
 	    sbuf_add(&b, "\n", 1) == 0 && sse_end(&b) == 0;
@@ -335,6 +337,11 @@ frame_parse_json(const char *p, size_t len, struct json_object **out)
 	if (!frame_utf8_valid((const unsigned char *)p, len) ||
 	    frame_json_lenient(p, len))
 		return 0;
+	/*
+	 * A new tokener for each payload: one reused (json_tokener_reset)
+	 * keeps some state of the parse before (fuzz_frame found a payload
+	 * parsed wrong after others).
+	 */
 	if ((tok = json_tokener_new()) == NULL)
 		return 0;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -378,32 +385,69 @@ frame_json_string(const char *p, size_t len)
 	return o;
 }
 
+/* o as JSON, appended to out (o NULL: null); -1 if out of memory */
+static int
+frame_json_add(struct sbuf *out, struct json_object *o)
+{
+	const char	*s;
+	size_t		 slen;
+
+	if ((s = json_object_to_json_string_length(o, FRAME_JSON_FLAGS,
+	    &slen)) == NULL)
+		return -1;
+	return sbuf_add(out, s, slen);
+}
+
+/*
+ * The JSON string of p, appended to out, as json-c writes it: printable
+ * ASCII but '"' and '\\' stands as it is (a channel's name, nearly
+ * always), anything else goes through json-c.
+ */
+static int
+frame_json_add_string(struct sbuf *out, const char *p, size_t len)
+{
+	const unsigned char	*u = (const unsigned char *)p;
+	struct json_object	*o;
+	size_t			 i;
+	int			 r;
+
+	for (i = 0; i < len; i++)
+		if (u[i] < 0x20 || u[i] > 0x7e || u[i] == '"' || u[i] == '\\')
+			break;
+	if (i == len)
+		return sbuf_add(out, "\"", 1) == -1 ||
+		    sbuf_add(out, p, len) == -1 ||
+		    sbuf_add(out, "\"", 1) == -1 ? -1 : 0;
+	if ((o = frame_json_string(p, len)) == NULL)
+		return -1;
+	r = frame_json_add(out, o);
+	json_object_put(o);
+	return r;
+}
+
+/*
+ * {"channel":...,"data":...}, as json-c would write the object, written
+ * here around the two values: one object and its table less a message.
+ */
 int
 frame_json_envelope(struct sbuf *out, const char *channel, size_t channel_len,
     const char *payload, size_t payload_len)
 {
-	struct json_object	*env, *ch, *data;
-	const char		*s;
-	size_t			 slen;
+	struct json_object	*data;
 	int			 r = -1;
 
 	if (payload_len > INT32_MAX || channel_len > INT32_MAX)
 		return -1;
-	if ((env = json_object_new_object()) == NULL)
-		return -1;
-	if ((ch = frame_json_string(channel, channel_len)) == NULL)
-		goto done;
-	json_object_object_add(env, "channel", ch);
 	if (!frame_parse_json(payload, payload_len, &data) &&
 	    (data = frame_json_string(payload, payload_len)) == NULL)
-		goto done;
-	json_object_object_add(env, "data", data);
-	s = json_object_to_json_string_length(env,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &slen);
-	if (s != NULL)
-		r = sbuf_add(out, s, slen);
-done:
-	json_object_put(env);
+		return -1;
+	if (sbuf_add(out, "{\"channel\":", 11) != -1 &&
+	    frame_json_add_string(out, channel, channel_len) != -1 &&
+	    sbuf_add(out, ",\"data\":", 8) != -1 &&
+	    frame_json_add(out, data) != -1 &&
+	    sbuf_add(out, "}", 1) != -1)
+		r = 0;
+	json_object_put(data);
 	return r;
 }
 
