@@ -195,21 +195,9 @@ frame_utf8_clean(struct sbuf *out, const unsigned char *p, size_t len)
 	return replaced;
 }
 
-static int
-frame_utf8_valid(const unsigned char *p, size_t len)
-{
-	struct sbuf	 tmp;
-	int		 r;
-
-	sbuf_init(&tmp);
-	r = frame_utf8_clean(&tmp, p, len);
-	sbuf_free(&tmp);
-	return r == 0;
-}
-
 /* length of an RFC 8259 number at p, or 0 if the text there is none */
 static size_t
-frame_json_number(const char *p, size_t len)
+frame_json_number(const unsigned char *p, size_t len)
 {
 	size_t	 i = 0, d;
 
@@ -241,131 +229,228 @@ frame_json_number(const char *p, size_t len)
 }
 
 /*
- * What json-c's strict mode still takes and RFC 8259 does not, checked
- * token by token outside strings (json-c checks the structure): single-
- * quoted strings, raw control characters inside strings, numbers such as
- * "1.", ".5", "01" or "1.e5" (json-c would even write them back as they
- * came), and literals other than true, false and null.  1 if the payload
- * has any of these, so it is no JSON.
+ * The payload's JSON, checked and written in one pass (frame_json_scan):
+ * what json-c's strict parser with its default depth takes, less what
+ * RFC 8259 does not (json-c takes single quotes, raw control characters
+ * in strings, "1." or "01"), less numbers that are infinite as doubles
+ * (json-c reads 1e400 as inf).  Written as it came, white space outside
+ * strings dropped: the same value for any JSON parser (json-c would
+ * write it again: "\u00e9" as "é", 99999999999999999999 saturated,
+ * duplicate names once), without building a tree of it, which cost
+ * about a fifth of the daemon's CPU per message (issue 19).
  */
-static int
-frame_json_lenient(const char *p, size_t len)
+#define FRAME_JSON_DEPTH	32	/* json-c's default: scalars count */
+
+struct frame_jscan {
+	const unsigned char	*p, *end;
+	struct sbuf		*out;
+	int			 depth;
+};
+
+static void
+frame_jscan_ws(struct frame_jscan *j)
 {
-	static const char *const words[] = { "true", "false", "null" };
-	size_t	 i = 0, n, w;
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
+	    *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
 
-	while (i < len) {
-		unsigned char c = (unsigned char)p[i];
+static int
+frame_jscan_hex4(const unsigned char *p, const unsigned char *end)
+{
+	int	 i;
 
-		if (c == '"') {
-			for (i++; i < len && p[i] != '"'; i++) {
-				if ((unsigned char)p[i] < 0x20)
-					return 1;
-				if (p[i] == '\\')
-					i++;
-			}
-			i++;
-		} else if (c == '-' || (c >= '0' && c <= '9')) {
-			if ((n = frame_json_number(p + i, len - i)) == 0)
-				return 1;
-			i += n;
-			/* "1.5.3" or "12abc": the number must end here */
-			if (i < len && strchr(" \t\r\n,]}:", p[i]) == NULL)
-				return 1;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-			for (w = 0; w < 3; w++) {
-				n = strlen(words[w]);
-				if (len - i >= n && memcmp(p + i, words[w], n) == 0 &&
-				    (len - i == n || strchr(" \t\r\n,]}:",
-				    p[i + n]) != NULL))
-					break;
-			}
-			if (w == 3)
-				return 1;
-			i += n;
-		} else if (strchr("{}[],: \t\r\n", c) != NULL)
-			i++;
+	if (end - p < 4)
+		return 0;
+	for (i = 0; i < 4; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f') || (p[i] >= 'A' && p[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+/* a string, at its opening quote: 1 and copied, 0 if it is none */
+static int
+frame_jscan_string(struct frame_jscan *j)
+{
+	const unsigned char	*s = j->p++;
+	size_t			 n, bad;
+
+	while (j->p < j->end) {
+		if (*j->p == '"') {
+			j->p++;
+			return sbuf_add(j->out, s, (size_t)(j->p - s)) == -1 ?
+			    -1 : 1;
+		}
+		if (*j->p < 0x20)
+			return 0;
+		if (*j->p == '\\') {
+			if (j->end - j->p < 2)
+				return 0;
+			if (j->p[1] == 'u') {
+				if (!frame_jscan_hex4(j->p + 2, j->end))
+					return 0;
+				j->p += 6;
+			} else if (strchr("\"\\/bfnrt", j->p[1]) != NULL &&
+			    j->p[1] != '\0')
+				j->p += 2;
+			else
+				return 0;
+		} else if (*j->p < 0x80)
+			j->p++;
+		else if ((n = utf8_seq(j->p, (size_t)(j->end - j->p),
+		    &bad)) > 0)
+			j->p += n;
 		else
-			return 1;	/* ' . + and anything else */
+			return 0;
 	}
 	return 0;
 }
 
-/* NaN and Infinity pass json-c's strict mode; they are not JSON */
+/* a number: 1 and copied, 0 if it is none or infinite as a double */
 static int
-frame_json_finite(struct json_object *o)
+frame_jscan_number(struct frame_jscan *j)
 {
-	size_t	 i, n;
+	char	 buf[64], *copy = buf;
+	size_t	 n, k;
+	double	 d;
 
-	switch (json_object_get_type(o)) {
-	case json_type_double:
-		return isfinite(json_object_get_double(o));
-	case json_type_array:
-		n = json_object_array_length(o);
-		for (i = 0; i < n; i++)
-			if (!frame_json_finite(json_object_array_get_idx(o, i)))
+	if ((n = frame_json_number(j->p, (size_t)(j->end - j->p))) == 0)
+		return 0;
+	for (k = 0; k < n; k++)
+		if (j->p[k] == '.' || j->p[k] == 'e' || j->p[k] == 'E')
+			break;
+	if (k < n) {
+		/* a double to json-c: it must be finite */
+		if (n >= sizeof(buf) && (copy = malloc(n + 1)) == NULL)
+			return -1;
+		memcpy(copy, j->p, n);
+		copy[n] = '\0';
+		d = strtod(copy, NULL);
+		if (copy != buf)
+			free(copy);
+		if (!isfinite(d))
+			return 0;
+	}
+	if (sbuf_add(j->out, j->p, n) == -1)
+		return -1;
+	j->p += n;
+	return 1;
+}
+
+static int
+frame_jscan_word(struct frame_jscan *j, const char *w)
+{
+	size_t	 n = strlen(w);
+
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
+		return 0;
+	j->p += n;
+	return sbuf_add(j->out, w, n) == -1 ? -1 : 1;
+}
+
+static int	frame_jscan_value(struct frame_jscan *);
+
+/* an object or array, at its bracket: its members */
+static int
+frame_jscan_members(struct frame_jscan *j, unsigned char close)
+{
+	int	 r;
+
+	if (sbuf_add(j->out, j->p++, 1) == -1)
+		return -1;
+	frame_jscan_ws(j);
+	if (j->p < j->end && *j->p == close)
+		goto end;
+	for (;;) {
+		if (close == '}') {
+			if (j->p >= j->end || *j->p != '"')
 				return 0;
-		return 1;
-	case json_type_object: {
-		json_object_object_foreach(o, key, val) {
-			(void)key;
-			if (!frame_json_finite(val))
+			if ((r = frame_jscan_string(j)) != 1)
+				return r;
+			frame_jscan_ws(j);
+			if (j->p >= j->end || *j->p != ':')
 				return 0;
+			if (sbuf_add(j->out, j->p++, 1) == -1)
+				return -1;
 		}
-		return 1;
+		if ((r = frame_jscan_value(j)) != 1)
+			return r;
+		frame_jscan_ws(j);
+		if (j->p >= j->end)
+			return 0;
+		if (*j->p == close)
+			break;
+		if (*j->p != ',')
+			return 0;
+		if (sbuf_add(j->out, j->p++, 1) == -1)
+			return -1;
+		frame_jscan_ws(j);
 	}
+end:
+	return sbuf_add(j->out, j->p++, 1) == -1 ? -1 : 1;
+}
+
+/* one value, white space before it skipped: 1, 0 if none, -1 no memory */
+static int
+frame_jscan_value(struct frame_jscan *j)
+{
+	int	 r;
+
+	frame_jscan_ws(j);
+	if (j->p >= j->end || ++j->depth > FRAME_JSON_DEPTH)
+		return 0;
+	switch (*j->p) {
+	case '{':
+		r = frame_jscan_members(j, '}');
+		break;
+	case '[':
+		r = frame_jscan_members(j, ']');
+		break;
+	case '"':
+		r = frame_jscan_string(j);
+		break;
+	case 't':
+		r = frame_jscan_word(j, "true");
+		break;
+	case 'f':
+		r = frame_jscan_word(j, "false");
+		break;
+	case 'n':
+		r = frame_jscan_word(j, "null");
+		break;
 	default:
-		return 1;
+		r = frame_jscan_number(j);
+		break;
 	}
+	j->depth--;
+	return r;
 }
 
 /*
- * 1 if the payload is one strict JSON value (white space around it
- * allowed), with *out the parsed value (NULL for JSON null); 0 if not.
+ * 1 if the payload is one JSON value (white space around it allowed),
+ * appended to out as it came but white space outside strings; 0 if it is
+ * none (out as it was); -1 if out of memory.
  */
 static int
-frame_parse_json(const char *p, size_t len, struct json_object **out)
+frame_json_scan(struct sbuf *out, const char *p, size_t len)
 {
-	struct json_tokener	*tok;
-	struct json_object	*o;
-	enum json_tokener_error	 e;
-	size_t			 end;
+	struct frame_jscan	 j;
+	size_t			 start = out->len;
+	int			 r;
 
-	*out = NULL;
-	if (len == 0 || len > INT32_MAX - 1 || memchr(p, '\0', len) != NULL)
-		return 0;
-	if (!frame_utf8_valid((const unsigned char *)p, len) ||
-	    frame_json_lenient(p, len))
-		return 0;
-	/*
-	 * A new tokener for each payload: one reused (json_tokener_reset)
-	 * keeps some state of the parse before (fuzz_frame found a payload
-	 * parsed wrong after others).
-	 */
-	if ((tok = json_tokener_new()) == NULL)
-		return 0;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, p, (int)len);
-	e = json_tokener_get_error(tok);
-	if (e == json_tokener_continue) {
-		/* a top-level number or word may go on: end it */
-		o = json_tokener_parse_ex(tok, " ", 1);
-		e = json_tokener_get_error(tok);
-		end = len;
-	} else
-		end = (size_t)json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (e != json_tokener_success || !frame_json_finite(o))
-		goto bad;
-	/* only white space may follow the value */
-	for (; end < len; end++)
-		if (strchr(" \t\r\n", p[end]) == NULL)
-			goto bad;
-	*out = o;
-	return 1;
-bad:
-	json_object_put(o);
-	return 0;
+	j.p = (const unsigned char *)p;
+	j.end = j.p + len;
+	j.out = out;
+	j.depth = 0;
+	if ((r = frame_jscan_value(&j)) == 1) {
+		frame_jscan_ws(&j);
+		if (j.p != j.end)
+			r = 0;
+	}
+	if (r != 1)
+		out->len = start;
+	return r;
 }
 
 static struct json_object *
@@ -426,29 +511,39 @@ frame_json_add_string(struct sbuf *out, const char *p, size_t len)
 }
 
 /*
- * {"channel":...,"data":...}, as json-c would write the object, written
- * here around the two values: one object and its table less a message.
+ * {"channel":...,"data":...}: the payload as it is when it is JSON
+ * (frame_json_scan), else as a string.
  */
 int
 frame_json_envelope(struct sbuf *out, const char *channel, size_t channel_len,
     const char *payload, size_t payload_len)
 {
 	struct json_object	*data;
-	int			 r = -1;
+	size_t			 start = out->len;
+	int			 r;
 
 	if (payload_len > INT32_MAX || channel_len > INT32_MAX)
 		return -1;
-	if (!frame_parse_json(payload, payload_len, &data) &&
-	    (data = frame_json_string(payload, payload_len)) == NULL)
-		return -1;
-	if (sbuf_add(out, "{\"channel\":", 11) != -1 &&
-	    frame_json_add_string(out, channel, channel_len) != -1 &&
-	    sbuf_add(out, ",\"data\":", 8) != -1 &&
-	    frame_json_add(out, data) != -1 &&
-	    sbuf_add(out, "}", 1) != -1)
-		r = 0;
-	json_object_put(data);
-	return r;
+	if (sbuf_add(out, "{\"channel\":", 11) == -1 ||
+	    frame_json_add_string(out, channel, channel_len) == -1 ||
+	    sbuf_add(out, ",\"data\":", 8) == -1)
+		goto fail;
+	if ((r = frame_json_scan(out, payload, payload_len)) == -1)
+		goto fail;
+	if (r == 0) {
+		if ((data = frame_json_string(payload, payload_len)) == NULL)
+			goto fail;
+		r = frame_json_add(out, data);
+		json_object_put(data);
+		if (r == -1)
+			goto fail;
+	}
+	if (sbuf_add(out, "}", 1) == -1)
+		goto fail;
+	return 0;
+fail:
+	out->len = start;
+	return -1;
 }
 
 /*

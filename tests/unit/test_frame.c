@@ -111,6 +111,36 @@ json_case(const char *payload, size_t plen, const char *env, size_t envlen,
 	frame_unref(f);
 }
 
+/* n levels of open/close around inner: embedded as JSON or not */
+static void
+depth_case(int n, const char *open, const char *close, const char *inner,
+    int json, const char *desc)
+{
+	struct sbuf	 b, want;
+	int		 i;
+
+	sbuf_init(&b);
+	sbuf_init(&want);
+	for (i = 0; i < n; i++)
+		sbuf_add(&b, open, strlen(open));
+	sbuf_add(&b, inner, strlen(inner));
+	for (i = 0; i < n; i++)
+		sbuf_add(&b, close, strlen(close));
+	sbuf_add(&want, "{\"channel\":\"c\",\"data\":", 22);
+	if (json)
+		sbuf_add(&want, b.data, b.len);
+	else
+		for (sbuf_add(&want, "\"", 1), i = 0; i < (int)b.len; i++)
+			sbuf_add(&want, b.data[i] == '"' ? "\\\"" : b.data + i,
+			    b.data[i] == '"' ? 2 : 1);
+	if (!json)
+		sbuf_add(&want, "\"", 1);
+	sbuf_add(&want, "}", 1);
+	json_case(b.data, b.len, want.data, want.len, desc);
+	sbuf_free(&b);
+	sbuf_free(&want);
+}
+
 /*
  * The invariants of a json frame: "id: ID\n", one "data: " line with no
  * CR/LF in it, the blank line, valid UTF-8; the data line parses back
@@ -244,6 +274,33 @@ test_json(void)
 	    "a JSON string is embedded as JSON");
 	json_case(L("[1,\"x\",{}]"),
 	    L("{\"channel\":\"c\",\"data\":[1,\"x\",{}]}"), "an array is JSON");
+	json_case(L("{\"e\":\"\\u00e9\",\"n\":99999999999999999999,\"z\":-0}"),
+	    L("{\"channel\":\"c\",\"data\":{\"e\":\"\\u00e9\","
+	    "\"n\":99999999999999999999,\"z\":-0}}"),
+	    "JSON is written as it came: escapes, big numbers, -0");
+	json_case(L(" [ 1 ,\t{ \"a b\" : \" x \" } ]\r\n"),
+	    L("{\"channel\":\"c\",\"data\":[1,{\"a b\":\" x \"}]}"),
+	    "white space outside strings is dropped, inside kept");
+	json_case(L("[-1.5e308,1e-400,0.5E+2]"),
+	    L("{\"channel\":\"c\",\"data\":[-1.5e308,1e-400,0.5E+2]}"),
+	    "finite doubles are JSON, written as they came");
+	json_case(L("[1e400]"), L("{\"channel\":\"c\",\"data\":\"[1e400]\"}"),
+	    "a number infinite as a double is not JSON");
+	json_case(L("[01]"), L("{\"channel\":\"c\",\"data\":\"[01]\"}"),
+	    "a leading zero is not JSON");
+	json_case(L("\"a\\x\""),
+	    L("{\"channel\":\"c\",\"data\":\"\\\"a\\\\x\\\"\"}"),
+	    "an unknown escape is not JSON");
+	json_case(L("\"\\u12\""),
+	    L("{\"channel\":\"c\",\"data\":\"\\\"\\\\u12\\\"\"}"),
+	    "a short \\u escape is not JSON");
+	/* json-c's default depth, 32 values deep (scalars count) */
+	depth_case(32, "[", "]", "", 1, "32 nested arrays are JSON");
+	depth_case(33, "[", "]", "", 0, "33 nested arrays are text");
+	depth_case(31, "{\"a\":", "}", "1", 1,
+	    "31 nested objects around a number are JSON");
+	depth_case(32, "{\"a\":", "}", "1", 0,
+	    "32 nested objects around a number are text");
 
 	/* lenient json-c syntax that strict JSON refuses: embedded as text */
 	json_case(L("{'a':1}"), L("{\"channel\":\"c\",\"data\":\"{'a':1}\"}"),
