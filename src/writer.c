@@ -66,6 +66,7 @@
 #define WRITER_WRITES		4	/* a stream's writes per round */
 #define WRITER_TLS_RECORD	16384	/* GnuTLS's largest record */
 #define WRITER_INLINE		8	/* dirty streams a waker writes */
+#define WRITER_BATCH		64	/* dirty streams taken at once */
 
 /* the writer's lock held: on its dirty list (if not on one) */
 static void
@@ -347,21 +348,39 @@ writer_take(struct writer *w, struct stream *s)
 	writer_flush(w, s);
 }
 
-/* the next stream of a list, taken off it; NULL when empty */
+/* the next stream attached to the writer, or NULL */
 static struct stream *
-writer_next(struct writer *w, struct writer_streams *list)
+writer_next_incoming(struct writer *w)
 {
 	struct stream	*s;
 
 	pthread_mutex_lock(&w->lock);
-	if ((s = TAILQ_FIRST(list)) != NULL) {
-		TAILQ_REMOVE(list, s, dirty);
+	if ((s = TAILQ_FIRST(&w->incoming)) != NULL) {
+		TAILQ_REMOVE(&w->incoming, s, dirty);
 		s->on_dirty = 0;
-		if (list == &w->dirty)
-			w->ndirty--;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return s;
+}
+
+/*
+ * Up to max streams off the dirty list at once, into v: one lock for a
+ * batch, not one a stream (a broadcast puts every stream there, and the
+ * Redis thread takes the same lock to add them).
+ */
+static unsigned
+writer_next_dirty(struct writer *w, struct stream **v, unsigned max)
+{
+	struct stream	*s;
+	unsigned	 n = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (n < max && (s = TAILQ_FIRST(&w->dirty)) != NULL) {
+		writer_dirty_del(w, s);
+		v[n++] = s;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return n;
 }
 
 static void
@@ -426,9 +445,9 @@ writer_next_deadline(struct writer *w)
 static int
 writer_help(struct writer *w)
 {
-	struct stream	*s;
+	struct stream	*v[WRITER_INLINE];
 	uint64_t	 deadline;
-	unsigned	 n;
+	unsigned	 i, n;
 	int		 kick;
 
 	if (pthread_mutex_trylock(&w->run) != 0) {
@@ -441,9 +460,9 @@ writer_help(struct writer *w)
 	}
 	w->now = util_now_ms();
 	deadline = writer_next_deadline(w);
-	for (n = 0; n < WRITER_INLINE &&
-	    (s = writer_next(w, &w->dirty)) != NULL; n++)
-		writer_dirty(w, s);
+	n = writer_next_dirty(w, v, WRITER_INLINE);
+	for (i = 0; i < n; i++)
+		writer_dirty(w, v[i]);
 	stats_local_flush(&w->out.stats);
 	pthread_mutex_lock(&w->lock);
 	kick = (!TAILQ_EMPTY(&w->dirty) || !TAILQ_EMPTY(&w->ended) ||
@@ -481,9 +500,9 @@ writer_main(void *arg)
 {
 	struct writer		*w = arg;
 	struct epoll_event	 ev[WRITER_EVENTS];
-	struct stream		*s;
-	unsigned		 dirty;
-	int			 n, timeout, abort;
+	struct stream		*s, *batch[WRITER_BATCH];
+	unsigned		 dirty, max, n, i;
+	int			 nev, timeout, abort;
 
 	pthread_mutex_lock(&w->run);
 	for (;;) {
@@ -503,7 +522,7 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		/* asleep, a waker may write for it (writer_help) */
 		pthread_mutex_unlock(&w->run);
-		n = epoll_wait(w->ep, ev, WRITER_EVENTS, timeout);
+		nev = epoll_wait(w->ep, ev, WRITER_EVENTS, timeout);
 		pthread_mutex_lock(&w->run);
 		pthread_mutex_lock(&w->lock);
 		w->sleeping = 0;
@@ -511,15 +530,17 @@ writer_main(void *arg)
 		abort = w->abort;
 		pthread_mutex_unlock(&w->lock);
 		w->now = util_now_ms();
-		if (n > 0)
-			writer_events(w, ev, n);
-		while ((s = writer_next(w, &w->incoming)) != NULL)
+		if (nev > 0)
+			writer_events(w, ev, nev);
+		while ((s = writer_next_incoming(w)) != NULL)
 			writer_take(w, s);
 		/* what was dirty at the start of the pass; what comes back
 		   to the list waits for the next one */
-		for (dirty = 0; dirty < heap_count(&w->timers) + 1 &&
-		    (s = writer_next(w, &w->dirty)) != NULL; dirty++)
-			writer_dirty(w, s);
+		for (dirty = 0, max = heap_count(&w->timers) + 1; dirty < max &&
+		    (n = writer_next_dirty(w, batch, max - dirty <
+		    WRITER_BATCH ? max - dirty : WRITER_BATCH)) > 0; dirty += n)
+			for (i = 0; i < n; i++)
+				writer_dirty(w, batch[i]);
 		writer_timers(w);
 		if (abort) {
 			while (heap_first(&w->timers) != NULL)
