@@ -1,9 +1,9 @@
 """s4 flatout: one channel, N streams, 2,400 msg/s asked of both servers.
 
 2,400 msg/s (2.4M events/s) is more than nchan's self-throttled HTTP
-publisher ever reaches here (230-560 msg/s), and an open-loop Redis publisher at --rate 0
-asks far more than any server can write, which only measures sserelay's
-slow-client close (bench/README, "Flat out")."""
+publisher ever reaches here (230-560 msg/s), and an open-loop Redis
+publisher at --rate 0 asks far more than any server can write, which
+only measures sserelay's slow-client close (bench/README, "Flat out")."""
 
 from .. import metrics as m
 from .. import sseload
