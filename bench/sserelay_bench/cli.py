@@ -45,7 +45,8 @@ def parse_args():
         "SSERELAY_BENCH_SCENARIOS", "all"),
         help="comma list of numbers and names: 1-5 (or idle, fanout, "
         "peruser, flatout, multi), curve, threads, heartbeat, firehose, "
-        "publish, storm, outage, cluster, tls, all [%(default)s]")
+        "publish, storm, outage, cluster, tls, presence, floor, all "
+        "[%(default)s]")
     ap.add_argument("--plot-dir", help="where the curve's PNG, data and "
                     "table go [the directory of --out]")
     ap.add_argument("--quick", action="store_true",
@@ -224,7 +225,7 @@ def main():
     ctx = dict(args=args, binary=binary, tmp=tmp, ws=ws, redis=redis,
                pin_client=pin_client, pin_server=pin_server,
                sseload=sseload, outf=outf, runs=runs, command=command,
-               source=source, plot_dir=plot_dir)
+               source=source, plot_dir=plot_dir, build_dir=build_dir)
     t_start = time.time()
     try:
         for scen in scen_list:

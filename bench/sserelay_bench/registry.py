@@ -7,12 +7,12 @@ import os
 import re
 
 from .common import die, skey
-from .scenarios import (cluster, curve, fanout, firehose, flatout, heartbeat,
-                        idle, multi, outage, peruser, presence, publish,
-                        storm, threads, tls)
+from .scenarios import (cluster, curve, fanout, firehose, flatout, floor,
+                        heartbeat, idle, multi, outage, peruser, presence,
+                        publish, storm, threads, tls)
 
 ORDER = [idle, fanout, peruser, flatout, multi, curve, threads, heartbeat,
-         firehose, publish, storm, outage, cluster, tls, presence]
+         firehose, publish, storm, outage, cluster, tls, presence, floor]
 SCENARIOS = {mod.KEY: mod for mod in ORDER}
 KEYS = [mod.KEY for mod in ORDER]
 
