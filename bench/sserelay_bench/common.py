@@ -1,6 +1,7 @@
 """Output and small helpers shared by every scenario."""
 
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -22,6 +23,21 @@ def log(*a):
 def die(msg):
     print("bench/run: " + msg, file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def build_c(src, out, libs, need=""):
+    """cc -O2 src into out (its directory made) unless out is newer than
+    src; out.  need: what a failed build says is missing."""
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    if not os.path.exists(out) or os.path.getmtime(out) < \
+            os.path.getmtime(src):
+        cmd = [os.environ.get("CC", "cc"), "-O2", "-Wall", "-Wextra", "-o",
+               out, src] + libs
+        log("building %s: %s" % (os.path.basename(out), shlex.join(cmd)))
+        if subprocess.run(cmd).returncode != 0:
+            die("could not build %s%s" % (src, " (needs %s)" % need
+                                          if need else ""))
+    return out
 
 
 def run_out(cmd, stderr=True):

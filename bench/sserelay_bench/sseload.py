@@ -11,7 +11,7 @@ import tempfile
 import time
 
 from . import SRCDIR
-from .common import die, fmt, log, medians_of, run_out, skey
+from .common import build_c, die, fmt, log, medians_of, run_out, skey
 from .procs import proc_ctxt
 from .servers import Nchan, Sserelay, healthz_subset
 
@@ -19,18 +19,10 @@ from .servers import Nchan, Sserelay, healthz_subset
 def build_sseload(args, build_dir):
     if args.sseload:
         return os.path.abspath(args.sseload)
-    src = os.path.join(SRCDIR, "bench", "sseload", "sseload.c")
-    os.makedirs(build_dir, exist_ok=True)
-    out = os.path.join(build_dir, "sseload")
-    if not os.path.exists(out) or os.path.getmtime(out) < \
-            os.path.getmtime(src):
-        cc = os.environ.get("CC", "cc")
-        cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", out, src,
-               "-lhiredis", "-lssl", "-lcrypto", "-lpthread"]
-        log("building sseload: " + shlex.join(cmd))
-        if subprocess.run(cmd).returncode != 0:
-            die("could not build sseload (needs libhiredis-dev and "
-                "libssl-dev)")
+    out = build_c(os.path.join(SRCDIR, "bench", "sseload", "sseload.c"),
+                  os.path.join(build_dir, "sseload"),
+                  ["-lhiredis", "-lssl", "-lcrypto", "-lpthread"],
+                  "libhiredis-dev and libssl-dev")
     st = run_out([out, "--self-test"])
     if "0 failed" not in st:
         die("sseload --self-test failed:\n" + st)

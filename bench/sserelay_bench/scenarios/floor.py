@@ -13,7 +13,7 @@ import shlex
 import subprocess
 
 from .. import SRCDIR
-from ..common import die, fmt, log, medians_of, span_of
+from ..common import build_c, fmt, log, medians_of, span_of
 from ..metrics import F_USEV
 
 KEY = "floor"
@@ -23,19 +23,6 @@ PARAMS = dict(n=10000, rate=20, bytes=192, duration=8)
 QUICK = dict(n=1000, rate=20, bytes=192, duration=2)
 
 
-def build(ctx):
-    src = os.path.join(SRCDIR, "bench", "floor", "floor.c")
-    out = os.path.join(ctx["build_dir"], "floor")
-    if not os.path.exists(out) or os.path.getmtime(out) < \
-            os.path.getmtime(src):
-        cmd = [os.environ.get("CC", "cc"), "-O2", "-Wall", "-Wextra", "-o",
-               out, src, "-lpthread"]
-        log("building floor: " + shlex.join(cmd))
-        if subprocess.run(cmd).returncode != 0:
-            die("could not build bench/floor/floor.c")
-    return out
-
-
 def cases(p, servers, args):
     return [dict(key=None, label="", servers=["kernel"], scen=KEY,
                  name=NAME, p=p)]
@@ -43,7 +30,9 @@ def cases(p, servers, args):
 
 def run(ctx, c, server, run):
     p = c["p"]
-    cmd = ctx["pin_client"] + [build(ctx), "-n", str(p["n"]), "-r",
+    floor = build_c(os.path.join(SRCDIR, "bench", "floor", "floor.c"),
+                    os.path.join(ctx["build_dir"], "floor"), ["-lpthread"])
+    cmd = ctx["pin_client"] + [floor, "-n", str(p["n"]), "-r",
                                str(p["rate"]), "-d", str(p["duration"]),
                                "-b", str(p["bytes"])]
     pr = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
